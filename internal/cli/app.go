@@ -1,0 +1,134 @@
+// Package cli is hermes-s6's command line (SPEC §7): flags, dispatch and the
+// one place where errors become exit codes and `hermes-s6: error:` lines.
+//
+// Exit codes: 0 ok, 1 failed, 2 bad usage or invalid input, 3 slot not
+// registered, 4 no supervision tree at the scandir.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nousresearch/hermes-s6/internal/control"
+	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/s6"
+)
+
+// Exit codes (SPEC §7).
+const (
+	ExitOK            = 0
+	ExitFailed        = 1
+	ExitUsage         = 2
+	ExitNotRegistered = 3
+	ExitNoTree        = 4
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+// usageError marks bad usage or invalid input (exit 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
+}
+
+// ExitCode maps an error from a command to its exit code.
+func ExitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &u), errors.Is(err, profile.ErrInvalidName), errors.Is(err, profile.ErrNoProfile):
+		return ExitUsage
+	case errors.Is(err, control.ErrNotRegistered):
+		return ExitNotRegistered
+	case errors.Is(err, s6.ErrNoTree):
+		return ExitNoTree
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return ExitFailed
+}
+
+// Main runs hermes-s6 with args (args[0] is the program name) and returns
+// the exit code. It never calls os.Exit.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newApp(stdout, stderr).RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	var silent silentExit
+	if !errors.As(err, &silent) {
+		fmt.Fprintf(stderr, "hermes-s6: error: %v\n", err)
+		for _, h := range hint.Of(err) {
+			fmt.Fprintf(stderr, "hermes-s6: hint: %s\n", h)
+		}
+	}
+	return ExitCode(err)
+}
+
+// silentExit ends a command with a code after it has said all it had to.
+type silentExit int
+
+func (s silentExit) Error() string { return fmt.Sprintf("exit %d", int(s)) }
+func (s silentExit) ExitCode() int { return int(s) }
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})).With("prog", "hermes-s6")
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                      "hermes-s6",
+		Usage:                     "render, install and drive Hermes gateway slots on s6",
+		Version:                   Version,
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		Flags:                     globalFlags(),
+		Commands:                  commands(),
+		EnableBashCompletion:      true,
+		DisableSliceFlagSeparator: true,
+		HideVersion:               true,
+		ExitErrHandler:            func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usage(err)
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return hint.With(usage(fmt.Errorf("unknown command %q", c.Args().First())), "run `hermes-s6 help` for the list of commands")
+			}
+			return hint.With(usage(errNoCommand), "run `hermes-s6 help` for the list of commands")
+		},
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+	}
+	return app
+}

@@ -1,0 +1,327 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nousresearch/hermes-s6/internal/control"
+	"github.com/nousresearch/hermes-s6/internal/slot"
+	"github.com/nousresearch/hermes-s6/render"
+)
+
+func commands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:      "render",
+			Usage:     "print a profile's slot (or write it to --out DIR)",
+			Flags:     append([]cli.Flag{profileFlag, &cli.StringFlag{Name: "out", Usage: "write the slot into this directory instead of printing it"}}, slotFlags()...),
+			Action:    renderCmd,
+			ArgsUsage: " ",
+		},
+		{
+			Name:   "register",
+			Usage:  "install a profile's slot atomically (down unless --start)",
+			Flags:  append([]cli.Flag{profileFlag, &cli.BoolFlag{Name: "start", Usage: "start it too (desired state running)"}, timeoutFlag}, slotFlags()...),
+			Action: registerCmd,
+		},
+		{
+			Name:   "unregister",
+			Usage:  "stop a profile's gateway and remove its slot",
+			Flags:  []cli.Flag{profileFlag, timeoutFlag},
+			Action: lifecycle((*control.Manager).Unregister),
+		},
+		{
+			Name:   "start",
+			Usage:  "record desired state running and bring the gateway up",
+			Flags:  append([]cli.Flag{profileFlag, timeoutFlag, noWaitFlag}, slotFlags()...),
+			Action: lifecycle((*control.Manager).Start),
+		},
+		{
+			Name:   "stop",
+			Usage:  "record desired state stopped and bring the gateway down",
+			Flags:  []cli.Flag{profileFlag, timeoutFlag, noWaitFlag},
+			Action: lifecycle((*control.Manager).Stop),
+		},
+		{
+			Name:   "restart",
+			Usage:  "bring the gateway down (finish done), then up again",
+			Flags:  []cli.Flag{profileFlag, timeoutFlag, noWaitFlag},
+			Action: lifecycle((*control.Manager).Restart),
+		},
+		{
+			Name:  "status",
+			Usage: "show slots as s6 sees them (all when no --profile)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "only this profile"},
+				&cli.BoolFlag{Name: "json", Usage: "print a JSON array"},
+			},
+			Action: statusCmd,
+		},
+		{
+			Name:   "list",
+			Usage:  "list registered gateway profiles",
+			Action: listCmd,
+		},
+		{
+			Name:  "version",
+			Usage: "print the version",
+			Action: func(c *cli.Context) error {
+				fmt.Fprintf(c.App.Writer, "hermes-s6 %s\n", versionString())
+				return nil
+			},
+		},
+		completionCommand(),
+	}
+}
+
+func versionString() string {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}
+
+func renderCmd(c *cli.Context) error {
+	p, err := profileArg(c)
+	if err != nil {
+		return err
+	}
+	cfg, err := slotConfig(c)
+	if err != nil {
+		return err
+	}
+	cfg.Profile, cfg.Down = p, true
+	s, err := render.Render(cfg)
+	if err != nil {
+		return usage(err)
+	}
+	out := c.String("out")
+	if out == "" {
+		return printSlot(c.App.Writer, s)
+	}
+	out, err = filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	s.Name = filepath.Base(out)
+	_, err = slot.Install(filepath.Dir(out), s, slot.Options{SyncDown: true})
+	return err
+}
+
+func printSlot(w io.Writer, s *render.Slot) error {
+	for i, f := range s.Files {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "==> %s/%s (%04o) <==\n", s.Name, f.Path, f.Mode.Perm())
+		if _, err := w.Write(f.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func registerCmd(c *cli.Context) error {
+	p, err := profileArg(c)
+	if err != nil {
+		return err
+	}
+	m, err := manager(c)
+	if err != nil {
+		return err
+	}
+	return m.Register(c.Context, p, c.Bool("start"), c.Duration("timeout"))
+}
+
+// lifecycle adapts a Manager operation on one profile to a command action.
+func lifecycle(op func(*control.Manager, context.Context, string, control.Wait) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		p, err := profileArg(c)
+		if err != nil {
+			return err
+		}
+		m, err := manager(c)
+		if err != nil {
+			return err
+		}
+		if hasFlag(c.Command, "log-size") && anySlotFlagSet(c) {
+			// start with slot flags reshapes the registered slot first.
+			if err := m.Reshape(p); err != nil {
+				return err
+			}
+		}
+		return op(m, c.Context, p, control.Wait{Timeout: c.Duration("timeout"), NoWait: c.Bool("no-wait")})
+	}
+}
+
+func listCmd(c *cli.Context) error {
+	m, err := manager(c)
+	if err != nil {
+		return err
+	}
+	ps, err := m.List()
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		fmt.Fprintln(c.App.Writer, p)
+	}
+	return nil
+}
+
+// statusJSON is one element of `status --json` (SPEC §7).
+type statusJSON struct {
+	Name         string  `json:"name"`
+	Profile      *string `json:"profile"`
+	Supervised   bool    `json:"supervised"`
+	Up           bool    `json:"up"`
+	WantUp       bool    `json:"want_up"`
+	NormallyUp   bool    `json:"normally_up"`
+	Ready        bool    `json:"ready"`
+	PID          int     `json:"pid"`
+	ExitCode     int     `json:"exit_code"`
+	Signal       string  `json:"signal"`
+	Seconds      int     `json:"seconds"`
+	DesiredState string  `json:"desired_state"`
+}
+
+func statusCmd(c *cli.Context) error {
+	if c.Args().Present() {
+		return usage(fmt.Errorf("unexpected argument %q (use --profile)", c.Args().First()))
+	}
+	m, err := manager(c)
+	if err != nil {
+		return err
+	}
+	var rows []control.SlotStatus
+	if c.IsSet("profile") {
+		ss, err := m.Status(c.Context, c.String("profile"))
+		if err != nil {
+			return err
+		}
+		rows = []control.SlotStatus{ss}
+	} else if rows, err = m.StatusAll(c.Context); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Problem != nil {
+			m.Log.Warn("corrupt desired state, counted as none", "slot", r.Name, "detail", r.Problem.Error())
+		}
+	}
+	if c.Bool("json") {
+		out := make([]statusJSON, 0, len(rows))
+		for _, r := range rows {
+			j := statusJSON{
+				Name: r.Name, Supervised: r.Supervised, Up: r.Up, WantUp: r.WantUp,
+				NormallyUp: r.NormallyUp, Ready: r.Ready, PID: r.PID, ExitCode: r.ExitCode,
+				Signal: r.Signal, Seconds: r.Seconds, DesiredState: string(r.Desired),
+			}
+			if r.Profile != "" {
+				p := r.Profile
+				j.Profile = &p
+			}
+			out = append(out, j)
+		}
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLOT\tSTATE\tPID\tFOR\tWANT\tON PICKUP\tDESIRED\tLAST EXIT")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%s\t%s\t%s\t%s\n", r.Name, stateWord(r), pidWord(r.PID),
+			r.Seconds, upDown(r.WantUp), upDown(r.NormallyUp), r.Desired, lastExit(r))
+	}
+	return tw.Flush()
+}
+
+func stateWord(r control.SlotStatus) string {
+	switch {
+	case !r.Supervised:
+		return "unsupervised"
+	case r.Up:
+		return "up"
+	}
+	return "down"
+}
+
+func pidWord(pid int) string {
+	if pid < 0 {
+		return "-"
+	}
+	return fmt.Sprint(pid)
+}
+
+func upDown(b bool) string {
+	if b {
+		return "up"
+	}
+	return "down"
+}
+
+func lastExit(r control.SlotStatus) string {
+	switch {
+	case r.Signal != "":
+		return r.Signal
+	case r.ExitCode >= 0:
+		return fmt.Sprint(r.ExitCode)
+	}
+	return "-"
+}
+
+func completionCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "completion",
+		Usage:     "print a shell completion script (bash or zsh)",
+		ArgsUsage: "bash|zsh",
+		Action: func(c *cli.Context) error {
+			sh := c.Args().First()
+			script, ok := completions[sh]
+			if !ok {
+				return usage(fmt.Errorf("completion %q: want bash or zsh", sh))
+			}
+			_, err := io.WriteString(c.App.Writer, script)
+			return err
+		},
+	}
+}
+
+// completions drive urfave/cli's --generate-bash-completion.
+var completions = map[string]string{
+	"bash": strings.TrimLeft(`
+# bash completion for hermes-s6: source <(hermes-s6 completion bash)
+_hermes_s6() {
+  local cur words
+  cur="${COMP_WORDS[COMP_CWORD]}"
+  words=("${COMP_WORDS[@]:0:COMP_CWORD}")
+  COMPREPLY=($(compgen -W "$("${words[@]}" --generate-bash-completion 2>/dev/null)" -- "$cur"))
+}
+complete -o default -F _hermes_s6 hermes-s6
+`, "\n"),
+	"zsh": strings.TrimLeft(`
+#compdef hermes-s6
+# zsh completion for hermes-s6: source <(hermes-s6 completion zsh)
+_hermes_s6() {
+  local -a opts
+  opts=("${(@f)$(${words[@]:0:#words[@]-1} --generate-bash-completion 2>/dev/null)}")
+  _describe 'values' opts
+}
+compdef _hermes_s6 hermes-s6
+`, "\n"),
+}

@@ -1,0 +1,427 @@
+// Package control drives gateway slots through their lifecycle on a live
+// s6 tree (SPEC §4): register, start, stop, restart, status, unregister and
+// list. It composes render (what a slot holds), slot (how it is installed),
+// state (what the operator asked for) and s6 (the real tools).
+//
+// Failures carry sentinel errors that the CLI maps to exit codes:
+// profile.ErrInvalidName and profile.ErrNoProfile (2), ErrNotRegistered (3),
+// s6.ErrNoTree (4); the order of the checks fixes their precedence.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nousresearch/hermes-s6/internal/account"
+	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/slot"
+	"github.com/nousresearch/hermes-s6/internal/state"
+	"github.com/nousresearch/hermes-s6/render"
+	"github.com/nousresearch/hermes-s6/s6"
+)
+
+// ErrNotRegistered: the profile has no slot in the scandir.
+var ErrNotRegistered = errors.New("slot not registered")
+
+// DefaultTimeout bounds every wait on s6 unless the caller says otherwise.
+const DefaultTimeout = 10 * time.Second
+
+// Manager carries what every lifecycle operation needs.
+type Manager struct {
+	Layout profile.Layout
+	Tools  s6.Tools
+	// Slot is the render template: Kind and Profile are set per call.
+	Slot render.Config
+	// Service is the resolved service account, nil when there is none.
+	Service *account.Account
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+// Render renders profile p's gateway slot with the manager's settings.
+func (m *Manager) Render(p string, down bool) (*render.Slot, error) {
+	c := m.Slot
+	c.Kind, c.Profile, c.Down = render.Gateway, p, down
+	return render.Render(c)
+}
+
+// checkName validates p and, for a named profile, that it exists.
+func (m *Manager) checkName(p string, mustExist bool) error {
+	if err := profile.Validate(p); err != nil {
+		return hint.With(err, "profile names look like coder, ops-2 or team_a")
+	}
+	if !mustExist {
+		return nil
+	}
+	if err := m.Layout.Exists(p); err != nil {
+		return hint.With(err, fmt.Sprintf("create the profile first (its directory %s with a SOUL.md), e.g. `hermes profile create %s`", m.Layout.ProfileDir(p), p))
+	}
+	return nil
+}
+
+// checkRegistered returns ErrNotRegistered with a hint when p has no slot.
+func (m *Manager) checkRegistered(p string) error {
+	dir := m.Layout.SlotDir(p)
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return hint.With(fmt.Errorf("%w: profile %s has no slot %s", ErrNotRegistered, p, dir),
+			"register it first: hermes-s6 register --profile "+p)
+	}
+	if err != nil {
+		return fmt.Errorf("slot %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("slot %s is not a directory", dir)
+	}
+	return nil
+}
+
+// Install renders and installs p's slot without talking to s6. A new slot
+// gets a down file unless up; an existing one keeps its down file unless
+// syncDown, which makes it match up.
+func (m *Manager) Install(p string, up, syncDown bool) (slot.Result, error) {
+	s, err := m.Render(p, !up)
+	if err != nil {
+		return slot.Unchanged, err
+	}
+	return slot.Install(m.Layout.Scandir, s, slot.Options{Skeleton: account.Controller(m.Service), SyncDown: syncDown})
+}
+
+// Register installs p's slot atomically and asks s6-svscan to pick it up.
+// With start it then starts the profile (recording desired state running).
+func (m *Manager) Register(ctx context.Context, p string, start bool, timeout time.Duration) error {
+	if err := m.checkName(p, true); err != nil {
+		return err
+	}
+	if err := s6.TreeRunning(m.Layout.Scandir); err != nil {
+		return err
+	}
+	res, err := m.Install(p, start, false)
+	if err != nil {
+		return err
+	}
+	m.Log.Info("slot "+res.String(), "slot", profile.SlotName(p), "dir", m.Layout.SlotDir(p))
+	if res == slot.Created {
+		if err := m.Tools.Rescan(ctx, m.Layout.Scandir); err != nil {
+			return fmt.Errorf("slot %s installed but s6-svscan was not told: %w", profile.SlotName(p), err)
+		}
+	}
+	if start {
+		return m.Start(ctx, p, Wait{Timeout: timeout})
+	}
+	return nil
+}
+
+// Wait says how long lifecycle commands wait, and whether they wait at all.
+type Wait struct {
+	Timeout time.Duration
+	NoWait  bool
+}
+
+func (w Wait) timeout() time.Duration {
+	if w.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return w.Timeout
+}
+
+// prepare runs the checks shared by start, stop and restart, in the order
+// that fixes exit-code precedence: name (2), registered (3), tree (4).
+func (m *Manager) prepare(p string) error {
+	if err := m.checkName(p, false); err != nil {
+		return err
+	}
+	if err := m.checkRegistered(p); err != nil {
+		return err
+	}
+	return s6.TreeRunning(m.Layout.Scandir)
+}
+
+// record persists the operator's intent and keeps the down file in step.
+func (m *Manager) record(p string, d state.Desired) error {
+	note, err := state.Write(m.Layout.StateFile(p), d, nil, account.FileOwner(m.Service), m.now())
+	if note != "" {
+		m.Log.Warn("corrupt desired state replaced", "profile", p, "detail", note)
+	}
+	if err != nil {
+		return err
+	}
+	return slot.SetDown(m.Layout.SlotDir(p), d != state.Running)
+}
+
+// Start records desired state running and brings the gateway up.
+func (m *Manager) Start(ctx context.Context, p string, w Wait) error {
+	if err := m.prepare(p); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(w.timeout())
+	if err := m.record(p, state.Running); err != nil {
+		return err
+	}
+	dir := m.Layout.SlotDir(p)
+	if err := m.awaitSupervisor(ctx, dir, deadline); err != nil {
+		return err
+	}
+	return m.up(ctx, dir, w, deadline)
+}
+
+func (m *Manager) up(ctx context.Context, dir string, w Wait, deadline time.Time) error {
+	if w.NoWait {
+		return m.Tools.Up(ctx, dir, s6.NoWait, 0)
+	}
+	return m.Tools.Up(ctx, dir, s6.WaitUp, remaining(deadline))
+}
+
+// Stop records desired state stopped and brings the gateway down, waiting
+// until it is down and its finish script is done (unless NoWait).
+func (m *Manager) Stop(ctx context.Context, p string, w Wait) error {
+	if err := m.prepare(p); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(w.timeout())
+	if err := m.record(p, state.Stopped); err != nil {
+		return err
+	}
+	dir := m.Layout.SlotDir(p)
+	if ok, err := s6.Supervised(dir); err != nil || !ok {
+		// Nothing runs it yet; the down file keeps it down on pickup.
+		return err
+	}
+	if w.NoWait {
+		return m.Tools.Down(ctx, dir, s6.NoWait, 0)
+	}
+	return m.Tools.Down(ctx, dir, s6.WaitFin, remaining(deadline))
+}
+
+// Restart brings the gateway down, waits until finish has run, and brings
+// it up again. A bare s6-svc -r would leave a gateway that exits 0 on
+// SIGTERM parked (finish turns 0 into 125), so the wait for -wD is kept
+// even with NoWait; NoWait only skips waiting for the new process.
+func (m *Manager) Restart(ctx context.Context, p string, w Wait) error {
+	if err := m.prepare(p); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(w.timeout())
+	if err := m.record(p, state.Running); err != nil {
+		return err
+	}
+	dir := m.Layout.SlotDir(p)
+	if err := m.awaitSupervisor(ctx, dir, deadline); err != nil {
+		return err
+	}
+	if err := m.Tools.Down(ctx, dir, s6.WaitFin, remaining(deadline)); err != nil {
+		return err
+	}
+	return m.up(ctx, dir, w, deadline)
+}
+
+// awaitSupervisor polls until s6-supervise listens on dir, as it does a
+// moment after s6-svscan picks up a fresh slot.
+func (m *Manager) awaitSupervisor(ctx context.Context, dir string, deadline time.Time) error {
+	nudged := false
+	return poll(ctx, deadline, "s6-supervise to take over "+dir, func() (bool, error) {
+		ok, err := s6.Supervised(dir)
+		if err != nil {
+			return false, hint.With(fmt.Errorf("control slot %s: %w", filepath.Base(dir), err),
+				"run as root, or as the service account the slot was registered for")
+		}
+		if !ok && !nudged {
+			// A fresh slot the scan has not reached yet: nudge it.
+			nudged = true
+			return false, m.Tools.Rescan(ctx, m.Layout.Scandir)
+		}
+		return ok, nil
+	})
+}
+
+// poll calls cond every 20ms until it reports true or fails, or until the
+// deadline, when it fails with s6.ErrTimeout naming what it awaited.
+func poll(ctx context.Context, deadline time.Time, what string, cond func() (bool, error)) error {
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w waiting for %s", s6.ErrTimeout, what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func remaining(deadline time.Time) time.Duration {
+	d := time.Until(deadline)
+	if d < time.Millisecond {
+		return time.Millisecond
+	}
+	return d
+}
+
+// SlotStatus is one row of `hermes-s6 status`.
+type SlotStatus struct {
+	Name    string
+	Profile string // "" for the dashboard
+	s6.Status
+	Desired state.Desired
+	// Problem explains a corrupt desired state.
+	Problem error
+}
+
+// Status reports profile p's slot.
+func (m *Manager) Status(ctx context.Context, p string) (SlotStatus, error) {
+	if err := m.checkName(p, false); err != nil {
+		return SlotStatus{}, err
+	}
+	if err := m.checkRegistered(p); err != nil {
+		return SlotStatus{}, err
+	}
+	return m.status(ctx, profile.SlotName(p), p)
+}
+
+func (m *Manager) status(ctx context.Context, name, p string) (SlotStatus, error) {
+	ss := SlotStatus{Name: name, Profile: p, Desired: state.None}
+	st, err := m.Tools.Status(ctx, filepath.Join(m.Layout.Scandir, name))
+	if err != nil {
+		return ss, err
+	}
+	ss.Status = st
+	if p != "" {
+		f, err := state.Read(m.Layout.StateFile(p))
+		if err != nil {
+			return ss, err
+		}
+		ss.Desired, ss.Problem = f.Desired, f.Problem
+	}
+	return ss, nil
+}
+
+// StatusAll reports every gateway slot (sorted, default first) and the
+// dashboard when present.
+func (m *Manager) StatusAll(ctx context.Context) ([]SlotStatus, error) {
+	ps, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []SlotStatus
+	for _, p := range ps {
+		ss, err := m.status(ctx, profile.SlotName(p), p)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ss)
+	}
+	if fi, err := os.Stat(filepath.Join(m.Layout.Scandir, render.DashboardSlot)); err == nil && fi.IsDir() {
+		ss, err := m.status(ctx, render.DashboardSlot, "")
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ss)
+	}
+	return out, nil
+}
+
+// List returns the profiles that have a gateway slot, default first, then
+// sorted.
+func (m *Manager) List() ([]string, error) {
+	ents, err := os.ReadDir(m.Layout.Scandir)
+	if err != nil {
+		return nil, hint.With(fmt.Errorf("read scandir: %w", err), "check --scandir / HERMES_S6_SCANDIR")
+	}
+	var out []string
+	for _, e := range ents {
+		p, ok := strings.CutPrefix(e.Name(), profile.SlotPrefix)
+		if !ok || !e.IsDir() || profile.Validate(p) != nil {
+			continue
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i] == profile.Default) != (out[j] == profile.Default) {
+			return out[i] == profile.Default
+		}
+		return out[i] < out[j]
+	})
+	return out, nil
+}
+
+// Unregister stops p's gateway, takes its slot out of the scan, waits for
+// its supervisors (service and logger) to exit and removes the directory.
+// The desired state file stays: the next boot registers the profile again
+// while its directory exists.
+func (m *Manager) Unregister(ctx context.Context, p string, w Wait) error {
+	if err := m.prepare(p); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(w.timeout())
+	name := profile.SlotName(p)
+	dir := m.Layout.SlotDir(p)
+	if ok, _ := s6.Supervised(dir); ok {
+		if err := m.Tools.Down(ctx, dir, s6.NoWait, 0); err != nil {
+			return err
+		}
+		if err := m.Tools.WaitDown(ctx, dir, remaining(deadline)); err != nil {
+			return err
+		}
+	}
+	hidden, err := slot.Hide(m.Layout.Scandir, name)
+	if err != nil {
+		return fmt.Errorf("unregister %s: %w", name, err)
+	}
+	if err := m.Tools.RescanPrune(ctx, m.Layout.Scandir); err != nil {
+		return fmt.Errorf("unregister %s: %w (the slot is hidden at %s)", name, err, hidden)
+	}
+	for _, sup := range []string{hidden, filepath.Join(hidden, "log")} {
+		if err := waitGone(ctx, sup, deadline); err != nil {
+			return fmt.Errorf("unregister %s: %w", name, err)
+		}
+	}
+	if err := os.RemoveAll(hidden); err != nil {
+		return fmt.Errorf("unregister %s: %w", name, err)
+	}
+	m.Log.Info("slot removed", "slot", name)
+	return nil
+}
+
+// waitGone polls until no s6-supervise listens on dir.
+func waitGone(ctx context.Context, dir string, deadline time.Time) error {
+	return poll(ctx, deadline, "the supervisor of "+dir+" to exit", func() (bool, error) {
+		ok, err := s6.Supervised(dir)
+		return !ok, err
+	})
+}
+
+// Reshape re-renders a registered slot with the manager's settings, keeping
+// its down file; an unchanged slot is not touched.
+func (m *Manager) Reshape(p string) error {
+	if err := m.checkName(p, false); err != nil {
+		return err
+	}
+	if err := m.checkRegistered(p); err != nil {
+		return err
+	}
+	res, err := m.Install(p, false, false)
+	if err == nil && res != slot.Unchanged {
+		m.Log.Info("slot "+res.String(), "slot", profile.SlotName(p))
+	}
+	return err
+}

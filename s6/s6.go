@@ -1,0 +1,295 @@
+// Package s6 is hermes-s6's one seam to skarnet's s6: the only package that
+// executes anything. It runs the real s6-svc, s6-svstat, s6-svscanctl and
+// s6-svwait of the s6 that runs the tree (s6-overlay's in /command, else the
+// ones on PATH), each under a context deadline, and reports failures with
+// the shell-quoted argv, the exit code and the tool's stderr.
+//
+// Two questions need no tool: whether a supervisor listens on a control
+// FIFO (s6's own test, an O_NONBLOCK open for writing), answered by
+// Listening, TreeRunning and Supervised.
+package s6
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/templates"
+)
+
+// OverlayBin is where s6-overlay installs the s6 tools.
+const OverlayBin = "/command"
+
+// DefaultBin is OverlayBin when it exists, else "" (look tools up on PATH).
+func DefaultBin() string {
+	if fi, err := os.Stat(OverlayBin); err == nil && fi.IsDir() {
+		return OverlayBin
+	}
+	return ""
+}
+
+// Errors callers map to exit codes.
+var (
+	// ErrNoTree: no s6-svscan listens on the scandir.
+	ErrNoTree = errors.New("no s6 supervision tree")
+	// ErrToolMissing: an s6 tool is not installed where it was looked for.
+	ErrToolMissing = errors.New("s6 tool not found")
+	// ErrTimeout: a waited-for state was not reached in time.
+	ErrTimeout = errors.New("timed out")
+)
+
+// Tools runs the s6 tools found in Dir, or on PATH when Dir is "".
+type Tools struct {
+	Dir string
+}
+
+// Path resolves a tool to the file that will be executed.
+func (t Tools) Path(name string) (string, error) {
+	if t.Dir == "" {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", hint.With(fmt.Errorf("%w: %s is not on PATH", ErrToolMissing, name),
+				"install s6 (Debian: apt-get install s6 execline) or point --s6-bin / HERMES_S6_BIN at the directory of the s6 that runs the tree")
+		}
+		return p, nil
+	}
+	p := filepath.Join(t.Dir, name)
+	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return "", hint.With(fmt.Errorf("%w: %s is not an executable file", ErrToolMissing, p),
+			"point --s6-bin / HERMES_S6_BIN at the directory holding the s6 tools of the running tree")
+	}
+	return p, nil
+}
+
+// ExitError is a tool that ran and failed.
+type ExitError struct {
+	Argv   []string
+	Code   int // -1 when killed by a signal or by the context
+	Stderr string
+}
+
+func (e *ExitError) Error() string {
+	q := make([]string, len(e.Argv))
+	for i, a := range e.Argv {
+		q[i] = templates.Quote(a)
+	}
+	msg := fmt.Sprintf("%s: exit %d", strings.Join(q, " "), e.Code)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+// grace is added to a tool's own timeout for the process deadline, so the
+// tool reports its timeout itself rather than being killed.
+const grace = 5 * time.Second
+
+// run executes tool with args and returns its stdout.
+func (t Tools) run(ctx context.Context, timeout time.Duration, tool string, args ...string) ([]byte, error) {
+	p, err := t.Path(tool)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout+grace)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	ee := &ExitError{Argv: append([]string{p}, args...), Code: -1, Stderr: stderr.String()}
+	var xe *exec.ExitError
+	if errors.As(err, &xe) {
+		ee.Code = xe.ExitCode()
+	} else if ctx.Err() != nil {
+		ee.Stderr += " (" + ctx.Err().Error() + ")"
+	} else {
+		ee.Stderr = err.Error()
+	}
+	return stdout.Bytes(), ee
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// Listening reports whether a supervisor has the control FIFO at path open
+// for reading. It is s6's own liveness test and sends nothing.
+func Listening(fifo string) (bool, error) {
+	fd, err := syscall.Open(fifo, syscall.O_WRONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err == nil {
+		syscall.Close(fd)
+		return true, nil
+	}
+	switch {
+	case errors.Is(err, syscall.ENXIO), errors.Is(err, syscall.ENOENT):
+		return false, nil
+	}
+	return false, &os.PathError{Op: "open", Path: fifo, Err: err}
+}
+
+// TreeRunning returns nil when an s6-svscan listens on scandir, else an error
+// wrapping ErrNoTree with a hint.
+func TreeRunning(scandir string) error {
+	ok, err := Listening(filepath.Join(scandir, ".s6-svscan", "control"))
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return hint.With(fmt.Errorf("cannot reach s6-svscan on %s: %w", scandir, err),
+				"run as root, or let `hermes-s6 reconcile` (the boot hook) hand .s6-svscan/control to the service account")
+		}
+		return err
+	}
+	if !ok {
+		return hint.With(fmt.Errorf("%w at %s: no s6-svscan is listening on it", ErrNoTree, scandir),
+			"in the container, s6-overlay's /init must be PID 1 (use the image's entrypoint); elsewhere start `s6-svscan "+scandir+"` or set --scandir / HERMES_S6_SCANDIR")
+	}
+	return nil
+}
+
+// Supervised reports whether an s6-supervise runs for the service dir.
+func Supervised(dir string) (bool, error) {
+	return Listening(filepath.Join(dir, "supervise", "control"))
+}
+
+// Rescan asks s6-svscan to pick up new service directories (s6-svscanctl -a).
+func (t Tools) Rescan(ctx context.Context, scandir string) error {
+	_, err := t.run(ctx, 0, "s6-svscanctl", "-a", scandir)
+	return err
+}
+
+// RescanPrune rescans and stops supervisors whose directory is gone (-an).
+func (t Tools) RescanPrune(ctx context.Context, scandir string) error {
+	_, err := t.run(ctx, 0, "s6-svscanctl", "-an", scandir)
+	return err
+}
+
+// Wait conditions for Up and Down.
+const (
+	NoWait  = ""
+	WaitUp  = "-wu" // the process is up
+	WaitDn  = "-wd" // the process is down
+	WaitFin = "-wD" // down and ./finish has completed
+)
+
+// Up sends s6-svc -u, optionally waiting (up to timeout) for wait.
+func (t Tools) Up(ctx context.Context, dir, wait string, timeout time.Duration) error {
+	return t.svc(ctx, dir, "-u", wait, timeout)
+}
+
+// Down sends s6-svc -d, optionally waiting (up to timeout) for wait.
+func (t Tools) Down(ctx context.Context, dir, wait string, timeout time.Duration) error {
+	return t.svc(ctx, dir, "-d", wait, timeout)
+}
+
+// Once sends s6-svc -o: start now, do not restart when it dies.
+func (t Tools) Once(ctx context.Context, dir string) error {
+	return t.svc(ctx, dir, "-o", NoWait, 0)
+}
+
+func (t Tools) svc(ctx context.Context, dir, cmd, wait string, timeout time.Duration) error {
+	args := []string{cmd}
+	if wait != NoWait {
+		args = append(args, wait, "-T", ms(timeout))
+	}
+	args = append(args, dir)
+	_, err := t.run(ctx, timeout, "s6-svc", args...)
+	var ee *ExitError
+	if wait != NoWait && errors.As(err, &ee) && ee.Code == 1 && strings.Contains(ee.Stderr, "timed out") {
+		return fmt.Errorf("%w after %s waiting for %s to be %s: %w", ErrTimeout, timeout, filepath.Base(dir), waitWord[wait], err)
+	}
+	return err
+}
+
+var waitWord = map[string]string{WaitUp: "up", WaitDn: "down", WaitFin: "down with finish done"}
+
+// WaitDown blocks until dir's service is down and its finish script has
+// completed (s6-svwait -D), up to timeout.
+func (t Tools) WaitDown(ctx context.Context, dir string, timeout time.Duration) error {
+	_, err := t.run(ctx, timeout, "s6-svwait", "-D", "-t", ms(timeout), dir)
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Code == 1 {
+		return fmt.Errorf("%w after %s waiting for %s to be down with finish done: %w", ErrTimeout, timeout, filepath.Base(dir), err)
+	}
+	return err
+}
+
+// Status is what s6-svstat reports for one service directory.
+type Status struct {
+	Supervised bool   // an s6-supervise runs for it
+	Up         bool   // the process is running
+	WantUp     bool   // s6-supervise will restart it when it dies
+	NormallyUp bool   // no ./down file
+	Ready      bool   // readiness notified (or up, without notification)
+	PID        int    // -1 when down
+	ExitCode   int    // last exit code, -1 when none (or killed)
+	Signal     string // signal that killed it last, "" when none
+	Seconds    int    // time in the current state
+}
+
+// StatusFields is the s6-svstat -o field list Status parses. Field mode is
+// stable across s6 versions; the human format is not and is never read.
+const StatusFields = "up,wantedup,normallyup,ready,pid,exitcode,signal,updownfor"
+
+// Status reads a service's state. An unsupervised directory is reported as
+// Supervised false, down, with NormallyUp from its down file.
+func (t Tools) Status(ctx context.Context, dir string) (Status, error) {
+	st := Status{PID: -1, ExitCode: -1}
+	if ok, err := Supervised(dir); err != nil || !ok {
+		_, derr := os.Stat(filepath.Join(dir, "down"))
+		st.NormallyUp = errors.Is(derr, os.ErrNotExist)
+		return st, err
+	}
+	out, err := t.run(ctx, 0, "s6-svstat", "-o", StatusFields, dir)
+	if err != nil {
+		return st, err
+	}
+	st, err = ParseStatus(string(out))
+	if err != nil {
+		return st, fmt.Errorf("s6-svstat %s: %w", dir, err)
+	}
+	st.Supervised = true
+	return st, nil
+}
+
+// ParseStatus reads one line of `s6-svstat -o StatusFields`.
+func ParseStatus(line string) (Status, error) {
+	f := strings.Fields(line)
+	if len(f) != 8 {
+		return Status{}, fmt.Errorf("want 8 fields (%s), got %q", StatusFields, strings.TrimSpace(line))
+	}
+	var st Status
+	var errs []error
+	b := func(s string) bool {
+		switch s {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+		errs = append(errs, fmt.Errorf("not a boolean: %q", s))
+		return false
+	}
+	n := func(s string) int {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("not a number: %q", s))
+		}
+		return v
+	}
+	st.Up, st.WantUp, st.NormallyUp, st.Ready = b(f[0]), b(f[1]), b(f[2]), b(f[3])
+	st.PID, st.ExitCode = n(f[4]), n(f[5])
+	if f[6] != "NA" {
+		st.Signal = f[6]
+	}
+	st.Seconds = n(f[7])
+	return st, errors.Join(errs...)
+}
