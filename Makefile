@@ -1,0 +1,32 @@
+# hermes-s6 — every target is one line; the logic lives in scripts/.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/nousresearch/hermes-s6/internal/cli.Version=$(VERSION)
+export CGO_ENABLED := 0
+
+.PHONY: all build deps test unit lint run bench clean
+
+all: build
+
+build: ## static binaries in bin/
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hermes-s6 ./cmd/hermes-s6 && $(GO) build -trimpath -o bin/hermes-standin ./tests/standin
+
+deps: ## install Debian's s6, execline and shellcheck when missing (root), else say what to install
+	scripts/deps.sh
+
+test: deps lint ## every test tier that needs no Docker: unit, golden, shellcheck, integration on real s6
+	$(GO) test -count=1 ./...
+
+lint: ## gofmt, go vet, staticcheck, shellcheck on shipped shell
+	scripts/lint.sh
+
+run: deps build ## the main job on a built-in default: a private s6 tree, the default profile started, status and its log
+	scripts/demo.sh
+
+bench: deps build ## side-by-side benchmarks on real s6 (ratios; see README)
+	scripts/bench.sh
+
+clean:
+	rm -rf bin
+
+-include mk/*.mk

@@ -1,0 +1,288 @@
+// Package s6tree runs a real s6 supervision tree for tests: Debian's
+// s6-svscan on a temporary scandir, its stdout captured (it is what the
+// container's stdout would be), and every process it spawned killed and
+// reaped at cleanup.
+//
+// It also builds the hermes-s6 binary and the stand-in gateway once per test
+// binary, so tests exercise the real programs end to end.
+package s6tree
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bin is the directory of Debian's s6 tools.
+const Bin = "/usr/bin"
+
+// marker is an environment variable set on s6-svscan and so inherited by
+// every process of the tree: cleanup finds stragglers by it.
+const marker = "HERMES_S6_TEST_TREE"
+
+// Tree is a running s6-svscan with a scandir and a HERMES_HOME.
+type Tree struct {
+	Root    string // temp dir holding everything below
+	Scandir string
+	Home    string
+	out     *syncBuffer
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// Require skips nothing: it fails the test with the install command when
+// Debian's s6 is missing, because these tests are the point of the tier.
+func Require(t testing.TB) {
+	t.Helper()
+	for _, tool := range []string{"s6-svscan", "s6-supervise", "s6-svc", "s6-svstat", "s6-svscanctl", "s6-svwait", "s6-log", "s6-setuidgid", "s6-permafailon"} {
+		if _, err := os.Stat(filepath.Join(Bin, tool)); err != nil {
+			t.Fatalf("%s/%s missing: install Debian's s6 (apt-get install s6 execline; `make test` does it as root)", Bin, tool)
+		}
+	}
+}
+
+// New creates the directories of a tree without starting s6-svscan.
+func New(t testing.TB) *Tree {
+	t.Helper()
+	Require(t)
+	root := t.TempDir()
+	tr := &Tree{Root: root, Scandir: filepath.Join(root, "service"), Home: filepath.Join(root, "home"), out: &syncBuffer{}}
+	for _, d := range []string{tr.Scandir, tr.Home} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { tr.stop(t) })
+	return tr
+}
+
+// Start creates a tree and starts s6-svscan on it.
+func Start(t testing.TB) *Tree {
+	t.Helper()
+	tr := New(t)
+	tr.StartScan(t)
+	return tr
+}
+
+// StartScan starts s6-svscan on the tree's scandir and waits until it
+// listens on its control FIFO.
+func (tr *Tree) StartScan(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(Bin, "s6-svscan"), tr.Scandir)
+	cmd.Env = append(os.Environ(), marker+"="+tr.Root, "PATH="+Bin+":/usr/sbin:/usr/bin:/sbin:/bin")
+	cmd.Stdout, cmd.Stderr = tr.out, tr.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start s6-svscan: %v", err)
+	}
+	tr.cmd, tr.done = cmd, make(chan struct{})
+	go func() { cmd.Wait(); close(tr.done) }()
+	tr.Eventually(t, 10*time.Second, "s6-svscan listening on "+tr.Scandir, func() bool {
+		return fifoHasReader(filepath.Join(tr.Scandir, ".s6-svscan", "control"))
+	})
+}
+
+// Output is everything s6-svscan and its children wrote to stdout/stderr.
+func (tr *Tree) Output() string { return tr.out.String() }
+
+// Eventually polls cond every 20ms until it holds or timeout passes.
+func (tr *Tree) Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Poll(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s\ns6-svscan output:\n%s", timeout, what, tr.Output())
+	}
+}
+
+// Poll calls cond every 20ms until it returns true (true) or timeout passes
+// (false).
+func Poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop brings the tree down and checks that no process of it survives.
+func (tr *Tree) stop(t testing.TB) {
+	if tr.cmd != nil {
+		exec.Command(filepath.Join(Bin, "s6-svscanctl"), "-t", tr.Scandir).Run()
+		select {
+		case <-tr.done:
+		case <-time.After(10 * time.Second):
+			tr.cmd.Process.Kill()
+			<-tr.done
+		}
+	}
+	// s6-supervise runs each service in its own session; find stragglers by
+	// the marker in their environment and make sure none survive.
+	if left := tr.Processes(); len(left) > 0 {
+		for _, pid := range left {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if !Poll(5*time.Second, func() bool { return len(tr.Processes()) == 0 }) {
+			t.Errorf("processes of the tree survived SIGKILL: %v", tr.Processes())
+		}
+	}
+}
+
+// Processes lists the pids whose environment carries this tree's marker.
+func (tr *Tree) Processes() []int {
+	want := []byte(marker + "=" + tr.Root + "\x00")
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !bytes.Contains(append([]byte{0}, env...), append([]byte{0}, want...)) {
+			continue
+		}
+		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && isZombie(st) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+func isZombie(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
+
+func fifoHasReader(p string) bool {
+	fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	syscall.Close(fd)
+	return true
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and many readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// Binaries builds hermes-s6 and the stand-in gateway (once per test binary)
+// and returns their paths.
+func Binaries(t testing.TB) (hermesS6, standin string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		repo := filepath.Join(filepath.Dir(file), "..", "..")
+		buildDir, buildErr = os.MkdirTemp("", "hermes-s6-test-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, b := range []struct{ out, pkg string }{{"hermes-s6", "./cmd/hermes-s6"}, {"hermes", "./tests/standin"}} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, b.out), b.pkg)
+			cmd.Dir = repo
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "hermes-s6"), filepath.Join(buildDir, "hermes")
+}
+
+// Result is a finished hermes-s6 run.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+}
+
+// Env is the environment hermes-s6 runs with against this tree: Debian's
+// s6 tools, no service account (tests run as whoever runs them), plain sh.
+func (tr *Tree) Env(t testing.TB) []string {
+	_, standin := Binaries(t)
+	return append(os.Environ(),
+		"HERMES_S6_SCANDIR="+tr.Scandir,
+		"HERMES_HOME="+tr.Home,
+		"HERMES_S6_BIN="+Bin,
+		"HERMES_S6_ACCOUNT=",
+		"HERMES_S6_GATEWAY_BIN="+standin,
+		"HERMES_S6_SHEBANG=#!/bin/sh",
+	)
+}
+
+// Run runs hermes-s6 with args against the tree.
+func (tr *Tree) Run(t testing.TB, args ...string) Result {
+	t.Helper()
+	return tr.RunEnv(t, nil, args...)
+}
+
+// RunEnv is Run with extra environment entries appended.
+func (tr *Tree) RunEnv(t testing.TB, extra []string, args ...string) Result {
+	t.Helper()
+	bin, _ := Binaries(t)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(tr.Env(t), extra...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run hermes-s6 %s: %v", strings.Join(args, " "), err)
+		}
+		r.Code = ee.ExitCode()
+	}
+	return r
+}
+
+// MustRun is Run that fails the test unless hermes-s6 exits 0.
+func (tr *Tree) MustRun(t testing.TB, args ...string) Result {
+	t.Helper()
+	r := tr.Run(t, args...)
+	if r.Code != 0 {
+		t.Fatalf("hermes-s6 %s: %s\ns6-svscan output:\n%s", strings.Join(args, " "), r, tr.Output())
+	}
+	return r
+}
