@@ -232,10 +232,12 @@ func Hide(scandir, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Rename onto the empty placeholder: rename(2) replaces an empty dir.
-	if err := os.Rename(filepath.Join(scandir, name), hidden); err != nil {
+	// rename(2) replaces an empty directory; os.Rename refuses to, so call
+	// the system call directly.
+	old := filepath.Join(scandir, name)
+	if err := syscall.Rename(old, hidden); err != nil {
 		os.Remove(hidden)
-		return "", err
+		return "", &os.LinkError{Op: "rename", Old: old, New: hidden, Err: err}
 	}
 	return hidden, nil
 }
