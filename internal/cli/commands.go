@@ -78,7 +78,10 @@ func commands() []*cli.Command {
 				return nil
 			},
 		},
+		logsCommand(),
 		completionCommand(),
+		shimCommand(),
+		entrypointCommand(),
 	}
 }
 

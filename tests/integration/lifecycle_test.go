@@ -204,6 +204,10 @@ func TestLogsReachStdoutAndRotatedFile(t *testing.T) {
 	if isoLine.MatchString(tr.Output()) {
 		t.Fatalf("stdout copy must be raw, found an ISO 8601 stamp:\n%s", tr.Output())
 	}
+	// `hermes-s6 logs` reads the same file back, stamped.
+	if r := tr.MustRun(t, "logs", "-n", "2"); !strings.Contains(r.Stdout, banner) || !isoLine.MatchString(r.Stdout) || strings.Count(r.Stdout, "\n") != 2 {
+		t.Fatalf("logs -n 2: %s", r)
+	}
 	// Shutdown is logged too (the gateway honours SIGTERM).
 	tr.MustRun(t, "stop")
 	tr.Eventually(t, wait, "shutdown line in "+current, func() bool {
