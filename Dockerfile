@@ -1,0 +1,126 @@
+# hermes-s6 container image (SPEC §8).
+#
+# Written for Docker's classic builder as well as BuildKit: no RUN --mount,
+# no heredocs.
+#
+# The Go binaries are built outside the image (no Go toolchain image has to
+# be pulled): run `make build` first, which writes bin/hermes-s6 (static)
+# and bin/hermes-standin.
+#
+#   docker build -t hermes-agent .
+#       release image: s6-overlay v3 from its release tarballs and the real
+#       gateway from PyPI (needs GitHub and PyPI; see the last stage).
+#   make e2e-image   (or: docker build --target e2e --build-arg S6_PROVIDER=...)
+#       test image: the stand-in gateway as `hermes` (SPEC §9 tier 3).
+#
+# Stages, in order. The classic builder builds every stage that comes before
+# its target, used or not, so a stage that is not selected does nothing
+# (and a default build needs bin/hermes-standin too, for the e2e stage):
+#   os              Debian, the few packages the image needs, the hermes account
+#   s6-overlay      S6_PROVIDER=overlay: s6-overlay v3, checksums verified
+#   s6-debian-test  S6_PROVIDER=debian-test: TEST ONLY stand-in for s6-overlay
+#                   made of Debian's s6 (tests/s6-test-provider/)
+#   runtime         the selected provider + rootfs/ + hermes-s6
+#   e2e             runtime + the stand-in gateway (tests/standin) as `hermes`
+#   hermes          runtime + the real gateway (default target)
+
+ARG BASE_IMAGE=debian:bookworm-slim
+ARG S6_PROVIDER=overlay
+
+FROM ${BASE_IMAGE} AS os
+
+# procps: `ps` for operators and tests. curl, ca-certificates, xz-utils:
+# fetching and unpacking s6-overlay, and HTTP checks inside the container.
+RUN set -eu; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        ca-certificates curl procps xz-utils; \
+    rm -rf /var/lib/apt/lists/*
+
+# The service account every gateway runs as; its home is the data volume.
+# /run is group-writable for gid 0 (not world-writable) so that s6-overlay
+# can still boot under `docker run --user UID`, whose group is 0, and the
+# shim can then refuse that user with advice (SPEC §6).
+RUN set -eu; \
+    groupadd --gid 10000 hermes; \
+    useradd --uid 10000 --gid 10000 --home-dir /opt/data --no-create-home \
+        --shell /usr/sbin/nologin hermes; \
+    install -d -o hermes -g hermes -m 0700 /opt/data; \
+    chmod 0775 /run
+
+FROM os AS s6-overlay
+ARG S6_PROVIDER
+ARG S6_OVERLAY_VERSION=3.2.0.2
+ARG S6_OVERLAY_BASE_URL=https://github.com/just-containers/s6-overlay/releases/download/v${S6_OVERLAY_VERSION}
+RUN set -eu; \
+    case "$S6_PROVIDER" in \
+        overlay) ;; \
+        debian-test) exit 0 ;; \
+        *) echo "S6_PROVIDER must be overlay or debian-test, not '$S6_PROVIDER'" >&2; exit 1 ;; \
+    esac; \
+    dpkg_arch=$(dpkg --print-architecture); \
+    case "$dpkg_arch" in \
+        amd64) arch=x86_64 ;; \
+        arm64) arch=aarch64 ;; \
+        armhf) arch=armhf ;; \
+        armel) arch=arm ;; \
+        i386) arch=i686 ;; \
+        ppc64el) arch=powerpc64le ;; \
+        riscv64) arch=riscv64 ;; \
+        s390x) arch=s390x ;; \
+        *) echo "s6-overlay: no release for architecture $dpkg_arch" >&2; exit 1 ;; \
+    esac; \
+    dir=$(mktemp -d); \
+    cd "$dir"; \
+    for f in s6-overlay-noarch.tar.xz "s6-overlay-$arch.tar.xz"; do \
+        curl -fsSL --retry 3 -o "$f" "$S6_OVERLAY_BASE_URL/$f"; \
+        curl -fsSL --retry 3 -o "$f.sha256" "$S6_OVERLAY_BASE_URL/$f.sha256"; \
+        sha256sum -c "$f.sha256"; \
+    done; \
+    tar -C / -Jxpf s6-overlay-noarch.tar.xz; \
+    tar -C / -Jxpf "s6-overlay-$arch.tar.xz"; \
+    cd /; \
+    rm -rf "$dir"
+
+# TEST ONLY (see tests/s6-test-provider/README.md): never selected for a
+# release image.
+FROM os AS s6-debian-test
+ARG S6_PROVIDER
+COPY tests/s6-test-provider/ /tmp/s6-test-provider/
+RUN set -eu; \
+    if [ "$S6_PROVIDER" = debian-test ]; then \
+        apt-get update; \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            execline s6; \
+        rm -rf /var/lib/apt/lists/*; \
+        sh /tmp/s6-test-provider/install.sh; \
+    fi; \
+    rm -rf /tmp/s6-test-provider
+
+FROM s6-${S6_PROVIDER} AS runtime
+ENV HERMES_HOME=/opt/data \
+    PATH=/command:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+COPY rootfs/ /
+COPY bin/hermes-s6 /usr/local/bin/hermes-s6
+VOLUME /opt/data
+ENTRYPOINT ["/usr/local/bin/hermes-s6", "entrypoint", "--"]
+CMD ["gateway", "run"]
+
+# The test image: the project's stand-in gateway plays `hermes`.
+FROM runtime AS e2e
+COPY bin/hermes-standin /usr/local/bin/hermes
+
+# The release image: the real gateway, pip-installed from PyPI into its own
+# virtualenv. Set HERMES_AGENT_VERSION to pin it (empty: the latest release).
+# Not buildable offline; `make e2e` never builds this stage.
+FROM runtime AS hermes
+ARG HERMES_AGENT_VERSION=
+RUN set -eu; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv; \
+    rm -rf /var/lib/apt/lists/*; \
+    python3 -m venv /opt/hermes-agent; \
+    /opt/hermes-agent/bin/pip install --no-cache-dir \
+        "hermes-agent${HERMES_AGENT_VERSION:+==$HERMES_AGENT_VERSION}"; \
+    ln -s /opt/hermes-agent/bin/hermes /usr/local/bin/hermes
