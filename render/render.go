@@ -104,8 +104,8 @@ type Config struct {
 	Account string // service account to drop to when run as root; "" never drops
 	Hermes  string // the gateway program
 
-	LogArchives int    // s6-log nN
-	LogSize     int    // s6-log sN, bytes
+	LogArchives int // s6-log nN
+	LogSize     int // s6-log sN, bytes
 	CrashLimit  *CrashLimit
 	Stderr      string // "log" (default, merged into the log) or "console"
 	Env         []EnvVar

@@ -36,7 +36,7 @@ var bare = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
 
 // Quote returns s as one POSIX sh word that expands to exactly s. Words made
 // only of characters sh gives no meaning to stay bare for readability;
-// everything else is single-quoted, with embedded single quotes as '\''.
+// everything else is single-quoted, with embedded single quotes as '\”.
 func Quote(s string) string {
 	if bare.MatchString(s) {
 		return s
