@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nousresearch/hermes-s6/internal/control"
+	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/shim"
+)
+
+// shimCommand is the container's CMD wrapper (SPEC §6).
+func shimCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "shim",
+		Usage:     "CMD wrapper: run ARGS, or turn `gateway run` into a supervised slot",
+		ArgsUsage: "-- ARGS…",
+		Flags:     append([]cli.Flag{timeoutFlag}, slotFlags()...),
+		Action: func(c *cli.Context) error {
+			return runShim(c, c.Args().Slice(), "")
+		},
+	}
+}
+
+// entrypointCommand is the image's ENTRYPOINT: /init as PID 1, the shim
+// under it.
+func entrypointCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "entrypoint",
+		Usage:     "image ENTRYPOINT: as PID 1 exec /init hermes-s6 shim -- ARGS…",
+		ArgsUsage: "-- ARGS…",
+		Flags:     append([]cli.Flag{timeoutFlag}, slotFlags()...),
+		Action:    entrypointCmd,
+	}
+}
+
+func entrypointCmd(c *cli.Context) error {
+	args := c.Args().Slice()
+	if err := os.Setenv(shim.EnvCmd, shim.CmdJSON(args)); err != nil {
+		return err
+	}
+	if os.Getpid() != 1 {
+		fmt.Fprintln(c.App.ErrWriter, "hermes-s6: "+shim.NotPID1)
+		return runShim(c, args, shim.NotPID1Reason)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("entrypoint: path of hermes-s6: %w", err)
+	}
+	init := os.Getenv(shim.EnvInit)
+	if init == "" {
+		init = shim.DefaultInit
+	}
+	r := &shim.Runner{Stderr: c.App.ErrWriter, Env: os.Environ()}
+	return r.ExecInit(shim.InitArgv(init, self, args))
+}
+
+// runShim decides what the CMD args become and becomes it. noRedirect,
+// when set, keeps a gateway in the foreground and says why (already said,
+// so quietly).
+func runShim(c *cli.Context, args []string, noRedirect string) error {
+	name := c.String("account")
+	svc, err := serviceAccount(name)
+	if err != nil {
+		return err
+	}
+	d := shim.Decide(shim.Input{
+		Args:       args,
+		Getenv:     os.Getenv,
+		UID:        os.Geteuid(),
+		Account:    name,
+		Service:    svc,
+		Hermes:     c.String("hermes"),
+		NoRedirect: noRedirect,
+	})
+	r := &shim.Runner{
+		Stderr: c.App.ErrWriter,
+		Env:    os.Environ(),
+		Quiet:  noRedirect != "",
+		Start: func(ctx context.Context, p string) error {
+			return startSlot(ctx, c, p)
+		},
+		LogDir: func(p string) string {
+			return profile.Layout{Home: c.String("home")}.LogDir(p)
+		},
+	}
+	err = r.Run(c.Context, d)
+	var ex shim.Exit
+	if errors.As(err, &ex) {
+		return silentExit(ex)
+	}
+	return err
+}
+
+// startSlot registers profile p's slot when it has none (reconcile usually
+// made it at boot) and starts it: desired state running, up.
+func startSlot(ctx context.Context, c *cli.Context, p string) error {
+	if err := profile.Validate(p); err != nil {
+		return hint.With(err, "profile names look like coder, ops-2 or team_a")
+	}
+	m, err := manager(c)
+	if err != nil {
+		return err
+	}
+	timeout := c.Duration("timeout")
+	if _, err := os.Stat(m.Layout.SlotDir(p)); errors.Is(err, fs.ErrNotExist) {
+		return m.Register(ctx, p, true, timeout)
+	}
+	return m.Start(ctx, p, control.Wait{Timeout: timeout})
+}
