@@ -78,6 +78,7 @@ func commands() []*cli.Command {
 				return nil
 			},
 		},
+		reconcileCommand(),
 		logsCommand(),
 		completionCommand(),
 		shimCommand(),

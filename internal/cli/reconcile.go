@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nousresearch/hermes-s6/internal/reconcile"
+)
+
+// reconcileCommand is the boot hook (SPEC §5) and, hidden below it, the
+// volume worker it runs as the service account.
+func reconcileCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reconcile",
+		Usage: "boot hook: rebuild every slot from the desired state on the volume",
+		Description: "Run by /etc/cont-init.d as root before the CMD. Installs gateway-default, then every\n" +
+			"valid named profile, then the dashboard: up when the desired state is running\n" +
+			"(HERMES_DASHBOARD for the dashboard), else with a down file. Reads the container's\n" +
+			"CMD from " + reconcile.CmdEnv + " for the legacy `gateway run` migration. Prints one\n" +
+			"line per slot, as appended to $HERMES_HOME/logs/container-boot.log.",
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing (no tree needed)"},
+		}, slotFlags()...),
+		Action:          reconcileCmd,
+		HideHelpCommand: true,
+		Subcommands: []*cli.Command{{
+			Name:   reconcile.VolumeArgs[1],
+			Usage:  "internal: serve one volume request on stdin (run by reconcile as the service account)",
+			Hidden: true,
+			Action: func(c *cli.Context) error {
+				return reconcile.ServeVolume(c.App.Reader, c.App.Writer)
+			},
+		}},
+	}
+}
+
+func reconcileCmd(c *cli.Context) error {
+	if c.Args().Present() {
+		return usage(fmt.Errorf("unexpected argument %q", c.Args().First()))
+	}
+	m, err := manager(c)
+	if err != nil {
+		return err
+	}
+	_, err = reconcile.Run(c.Context, reconcile.Options{
+		Layout:  m.Layout,
+		Tools:   m.Tools,
+		Slot:    m.Slot,
+		Service: m.Service,
+		DryRun:  c.Bool("dry-run"),
+		Out:     c.App.Writer,
+		Log:     m.Log,
+	})
+	return err
+}

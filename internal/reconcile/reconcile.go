@@ -1,0 +1,530 @@
+// Package reconcile is the container's boot hook, `hermes-s6 reconcile`
+// (SPEC §5). s6-overlay runs it from /etc/cont-init.d as root, after the
+// volume is prepared and before the CMD; it rebuilds every slot in the
+// scandir (a tmpfs wiped at each container start) from the desired state
+// persisted on the volume, so a container restart brings back exactly the
+// gateways that were running, and nothing else.
+//
+// # What it does, in order
+//
+//  1. Root work, the only work root does itself: the scandir, .s6-svscan's
+//     control FIFO and lock are handed to the service account and
+//     .s6-svscan made traversable (0711), not recursively; leftover staging
+//     dirs of a crashed hermes-s6 are removed.
+//  2. The container's CMD is read from HERMES_S6_CMD, a JSON array that the
+//     entrypoint exports before exec'ing /init (under s6-overlay v3,
+//     cont-init.d runs before the CMD is spawned, so reconcile cannot see
+//     the CMD any other way; s6-overlay passes the container environment
+//     on). A dashboard container stops after step 1. Without HERMES_S6_CMD
+//     reconcile assumes a gateway container and migrates nothing.
+//  3. Phase 1 on the volume: profiles (default first, then valid named
+//     ones, sorted; invalid or SOUL.md-less directories and profiles/default
+//     are skipped with a warning), their desired state, the legacy
+//     migration (SPEC §5.5) and the removal of stale gateway.pid and
+//     processes.json.
+//  4. Slots: desired state running → installed up, anything else (stopped,
+//     none, corrupt) → installed with a down file. An existing slot is
+//     brought in step file by file; an unchanged one is not touched, and
+//     nothing is ever restarted. One failing slot never stops the others.
+//     Then the dashboard slot, up when HERMES_DASHBOARD is truthy.
+//  5. Phase 2 on the volume: one line per slot appended to
+//     $HERMES_HOME/logs/container-boot.log (rotated to .1 at 256 KiB) and
+//     printed on stdout.
+//  6. One `s6-svscanctl -a` when slots were created and a tree runs (not
+//     one per slot); with no tree answering, a warning and exit 0:
+//     s6-svscan picks the slots up when it starts.
+//
+// # Privilege split
+//
+// Everything under HERMES_HOME is read and written as the service account,
+// so root never follows a symlink planted on the volume. Go cannot change
+// the credentials of a single thread, so when reconcile runs as root with a
+// service account, the volume phases run in a child process: a re-exec of
+// this same binary (`hermes-s6 reconcile volume`, hidden) with the
+// account's uid, gid and groups, speaking one JSON request and one JSON
+// answer over stdin/stdout (AsAccount, ServeVolume). This re-exec of
+// hermes-s6 itself is the one exec outside package s6, which still runs
+// every s6 tool. Without root, or without a service account, the same code
+// runs in-process (Local).
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/nousresearch/hermes-s6/internal/account"
+	"github.com/nousresearch/hermes-s6/internal/cmdline"
+	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/slot"
+	"github.com/nousresearch/hermes-s6/internal/state"
+	"github.com/nousresearch/hermes-s6/render"
+	"github.com/nousresearch/hermes-s6/s6"
+)
+
+// Environment read by reconcile.
+const (
+	// CmdEnv holds the container's CMD as a JSON array of strings,
+	// exported by `hermes-s6 entrypoint` (SPEC §6).
+	CmdEnv = "HERMES_S6_CMD"
+	// DashboardEnv, when truthy, brings the dashboard slot up.
+	DashboardEnv     = "HERMES_DASHBOARD"
+	DashboardHostEnv = "HERMES_DASHBOARD_HOST"
+	DashboardPortEnv = "HERMES_DASHBOARD_PORT"
+)
+
+// Dashboard defaults (SPEC §5.6).
+const (
+	DefaultDashboardHost = "127.0.0.1"
+	DefaultDashboardPort = 9119
+)
+
+// SvscanDefaultMax is how many service directories s6-svscan supervises
+// with its default flags (-c 500 up to s6 2.11; from s6 2.12, -C 1000
+// services where a logged directory counts twice: 500 logged slots
+// either way). Every slot here is logged.
+const SvscanDefaultMax = 500
+
+// WarnSlots is the slot count from which reconcile warns (80 %).
+const WarnSlots = SvscanDefaultMax * 8 / 10
+
+// Options are everything Run needs.
+type Options struct {
+	Layout profile.Layout
+	Tools  s6.Tools
+	// Slot is the render template; Kind, Profile, Down and the dashboard
+	// fields are set per slot.
+	Slot render.Config
+	// Service is the resolved service account, nil when there is none.
+	Service *account.Account
+	// Getenv reads the container environment (os.Getenv).
+	Getenv func(string) string
+	// DryRun prints the plan and changes nothing.
+	DryRun bool
+	// Out receives the boot lines (or, in a dry run, the plan).
+	Out io.Writer
+	Log *slog.Logger
+	Now func() time.Time
+	// Volume does the work on HERMES_HOME; nil picks AsAccount as root
+	// with a non-root service account, else Local.
+	Volume Volume
+}
+
+// Action is what reconcile did with a slot, as the boot log says it.
+type Action string
+
+const (
+	Started    Action = "started"    // installed up: s6 starts it on pickup
+	Registered Action = "registered" // installed with a down file
+)
+
+// SlotResult is one reconciled slot.
+type SlotResult struct {
+	Name    string // slot directory name
+	Profile string // "" for the dashboard
+	Prior   state.Desired
+	Action  Action
+	Change  slot.Result // what happened (or would) to the slot's files
+	Err     error
+}
+
+// Summary is what Run did.
+type Summary struct {
+	// DashboardContainer: the CMD is the dashboard, only step 1 ran.
+	DashboardContainer bool
+	Slots              []SlotResult
+	// Lines are the boot-log lines (empty in a dry run).
+	Lines []string
+	// Rescanned: s6-svscanctl -a was sent.
+	Rescanned bool
+}
+
+func (o *Options) defaults() {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Volume == nil {
+		o.Volume = Local{}
+		if os.Geteuid() == 0 && o.Service != nil && o.Service.UID != 0 {
+			o.Volume = AsAccount{Account: o.Service}
+		}
+	}
+}
+
+// Run reconciles the scandir with the volume. The returned error is nil
+// when every slot is in place, even when no tree was there to be told; it
+// names every slot that failed otherwise.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	o.defaults()
+	r := &run{Options: o, sum: &Summary{}}
+	err := r.run(ctx)
+	return r.sum, err
+}
+
+type run struct {
+	Options
+	sum  *Summary
+	errs []error
+}
+
+// plan prints one line of a dry run's plan.
+func (r *run) plan(format string, a ...any) {
+	fmt.Fprintf(r.Out, "dry-run: "+format+"\n", a...)
+}
+
+func (r *run) run(ctx context.Context) error {
+	scandir := r.Layout.Scandir
+	// 1. Root work.
+	changes, err := rootWork(scandir, r.Service, r.DryRun)
+	for _, c := range changes {
+		if r.DryRun {
+			r.plan("%s", c)
+		} else {
+			r.Log.Info("scandir prepared for the service account", "change", c)
+		}
+	}
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("prepare scandir %s: %w", scandir, err))
+	}
+	r.sweep()
+
+	// 2. The container's CMD.
+	cmd, known := r.containerCmd()
+	if known && cmdline.IsDashboard(cmd) {
+		r.sum.DashboardContainer = true
+		fmt.Fprintf(r.Out, "reconcile: dashboard container (CMD %s): scandir prepared, no slots reconciled\n", strings.Join(cmd, " "))
+		return r.result()
+	}
+	migrate := r.migration(cmd, known)
+
+	if !r.DryRun {
+		if err := os.MkdirAll(scandir, 0o755); err != nil {
+			return fmt.Errorf("scandir: %w", err)
+		}
+	}
+
+	// 3. Phase 1 on the volume.
+	rep, err := r.Volume.Scan(ctx, ScanRequest{
+		Home:    r.Layout.Home,
+		DryRun:  r.DryRun,
+		Migrate: migrate,
+		Live:    r.liveProfiles(),
+		Now:     r.Now().Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("read the volume %s: %w", r.Layout.Home, err)
+	}
+	r.report(rep, migrate)
+
+	// 4. Slots: the gateways in order, then the dashboard.
+	for _, ps := range rep.Profiles {
+		r.gateway(ps)
+	}
+	r.dashboard()
+
+	// 5. Phase 2 on the volume: the boot log.
+	if !r.DryRun && len(r.sum.Lines) > 0 {
+		blr, err := r.Volume.AppendBootLog(ctx, BootLogRequest{Home: r.Layout.Home, Lines: r.sum.Lines})
+		switch {
+		case err != nil:
+			r.errs = append(r.errs, err)
+		case blr.Rotated:
+			r.Log.Info("boot log rotated", "path", blr.Path, "old", blr.Path+".1")
+		}
+	}
+
+	// 6. One rescan for every slot created.
+	r.rescan(ctx)
+	r.checkCount()
+	return r.result()
+}
+
+func (r *run) result() error {
+	var failed []string
+	for _, s := range r.sum.Slots {
+		if s.Err != nil {
+			failed = append(failed, s.Name)
+		}
+	}
+	errs := r.errs
+	if len(failed) > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d slots failed: %s", len(failed), len(r.sum.Slots), strings.Join(failed, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// sweep removes leftover staging and removal directories.
+func (r *run) sweep() {
+	dirs, err := leftovers(r.Layout.Scandir)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w", err))
+		return
+	}
+	if r.DryRun {
+		for _, d := range dirs {
+			r.plan("remove leftover %s", d)
+		}
+		return
+	}
+	if len(dirs) == 0 {
+		return
+	}
+	removed, err := slot.Sweep(r.Layout.Scandir)
+	for _, d := range removed {
+		r.Log.Info("leftover staging dir removed", "dir", d)
+	}
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w", err))
+	}
+}
+
+// containerCmd reads HERMES_S6_CMD. known is false when it is unset or
+// unreadable (then reconcile assumes a gateway container, no migration).
+func (r *run) containerCmd() (cmd []string, known bool) {
+	raw := r.Getenv(CmdEnv)
+	if raw == "" {
+		return nil, false
+	}
+	if err := json.Unmarshal([]byte(raw), &cmd); err != nil || cmd == nil {
+		r.Log.Warn(CmdEnv+" is not a JSON array of strings: assuming a gateway container, no legacy migration", "value", raw)
+		return nil, false
+	}
+	return cmd, true
+}
+
+// migration returns the profile the legacy migration applies to, "" when
+// none: the CMD must be a `gateway run` that the shim would supervise.
+func (r *run) migration(cmd []string, known bool) string {
+	if !known {
+		return ""
+	}
+	g, ok := cmdline.ParseGatewayRun(cmdline.HermesArgs(cmd))
+	if !ok {
+		return ""
+	}
+	why := ""
+	switch {
+	case g.OptedOut(r.Getenv):
+		why = "the CMD opts out of supervision (" + cmdline.NoSuperviseFlag + " or " + cmdline.NoSuperviseEnv + ")"
+	case len(g.Extra) > 0:
+		why = "the CMD has arguments a supervised slot cannot carry: " + strings.Join(g.Extra, " ")
+	case profile.Validate(g.Profile) != nil:
+		why = "the CMD's profile is not a valid name: " + strconv.Quote(g.Profile)
+	}
+	if why != "" {
+		r.Log.Info("no legacy migration: "+why, "cmd", strings.Join(cmd, " "))
+		return ""
+	}
+	return g.Profile
+}
+
+// liveProfiles lists the gateway slots that a supervisor already runs (a
+// second reconcile on a live tree): their pid files are not stale.
+func (r *run) liveProfiles() []string {
+	ents, err := os.ReadDir(r.Layout.Scandir)
+	if err != nil {
+		return nil
+	}
+	var live []string
+	for _, e := range ents {
+		p, ok := strings.CutPrefix(e.Name(), profile.SlotPrefix)
+		if !ok || profile.Validate(p) != nil {
+			continue
+		}
+		if ok, _ := s6.Supervised(r.Layout.SlotDir(p)); ok {
+			live = append(live, p)
+		}
+	}
+	return live
+}
+
+// report logs what phase 1 found.
+func (r *run) report(rep *ScanReport, migrate string) {
+	for _, s := range rep.Skipped {
+		r.Log.Warn("not a profile, skipped", "dir", s.Dir, "reason", s.Reason)
+	}
+	for _, ps := range rep.Profiles {
+		if ps.Problem != "" {
+			r.Log.Warn("corrupt desired state, slot registered down (the file is left as it is)", "profile", ps.Profile, "detail", ps.Problem)
+		}
+		if ps.Migrated {
+			if r.DryRun {
+				r.plan("migrate profile=%s to desired state running (migrated_from=%s)", ps.Profile, MigratedFrom)
+			} else {
+				r.Log.Info("legacy `gateway run` container: desired state running recorded", "profile", ps.Profile, "migrated_from", MigratedFrom)
+			}
+		}
+	}
+	if migrate != "" && rep.NoMigration != "" {
+		r.Log.Info("no legacy migration: "+rep.NoMigration, "profile", migrate)
+	}
+	for _, p := range rep.Removed {
+		if r.DryRun {
+			r.plan("remove stale %s", p)
+		} else {
+			r.Log.Info("stale file removed", "path", p)
+		}
+	}
+	for _, e := range rep.Errors {
+		r.errs = append(r.errs, errors.New(e))
+	}
+}
+
+// gateway installs one profile's slot.
+func (r *run) gateway(ps ProfileState) {
+	res := SlotResult{Name: profile.SlotName(ps.Profile), Profile: ps.Profile, Prior: ps.Desired, Action: Registered}
+	if ps.Desired == state.Running {
+		res.Action = Started
+	}
+	if ps.Migrated {
+		res.Prior = state.None
+	}
+	c := r.Slot
+	c.Kind, c.Profile, c.Down = render.Gateway, ps.Profile, res.Action != Started
+	r.install(&res, c, "profile="+ps.Profile)
+}
+
+// dashboard installs the dashboard slot (SPEC §5.6).
+func (r *run) dashboard() {
+	res := SlotResult{Name: render.DashboardSlot, Prior: state.None, Action: Registered}
+	if cmdline.Truthy(r.Getenv(DashboardEnv)) {
+		res.Action = Started
+	}
+	c := r.Slot
+	c.Kind, c.Down = render.Dashboard, res.Action != Started
+	var err error
+	if c.DashboardHost, c.DashboardPort, err = dashboardAddr(r.Getenv); err != nil {
+		res.Err = err
+		r.Log.Error("slot not installed", "slot", res.Name, "error", err.Error())
+		r.sum.Slots = append(r.sum.Slots, res)
+		return
+	}
+	r.install(&res, c, "slot="+render.DashboardSlot)
+}
+
+// dashboardAddr reads HERMES_DASHBOARD_HOST and HERMES_DASHBOARD_PORT.
+func dashboardAddr(getenv func(string) string) (string, int, error) {
+	host := strings.TrimSpace(getenv(DashboardHostEnv))
+	if host == "" {
+		host = DefaultDashboardHost
+	}
+	if strings.IndexFunc(host, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0 {
+		return "", 0, fmt.Errorf("%s=%q: want a host name or address", DashboardHostEnv, host)
+	}
+	port := DefaultDashboardPort
+	if s := strings.TrimSpace(getenv(DashboardPortEnv)); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 65535 {
+			return "", 0, fmt.Errorf("%s=%q: want a port number 1-65535", DashboardPortEnv, s)
+		}
+		port = n
+	}
+	return host, port, nil
+}
+
+// install renders c and installs (or, in a dry run, plans) the slot.
+func (r *run) install(res *SlotResult, c render.Config, who string) {
+	defer func() { r.sum.Slots = append(r.sum.Slots, *res) }()
+	s, err := render.Render(c)
+	if err != nil {
+		res.Err = err
+		r.Log.Error("slot not installed", "slot", res.Name, "error", err.Error())
+		return
+	}
+	opts := slot.Options{Skeleton: account.Controller(r.Service), SyncDown: true}
+	if r.DryRun {
+		res.Change, res.Err = slot.Plan(r.Layout.Scandir, s, opts)
+	} else {
+		res.Change, res.Err = slot.Install(r.Layout.Scandir, s, opts)
+	}
+	if res.Err != nil {
+		r.Log.Error("slot not installed", "slot", res.Name, "error", res.Err.Error())
+		return
+	}
+	line := fmt.Sprintf("%s prior_state=%s action=%s", who, res.Prior, res.Action)
+	if r.DryRun {
+		r.plan("%s change=%s", line, planWord[res.Change])
+		return
+	}
+	line = r.Now().UTC().Format(time.RFC3339) + " " + line
+	r.sum.Lines = append(r.sum.Lines, line)
+	fmt.Fprintln(r.Out, line)
+}
+
+var planWord = map[slot.Result]string{slot.Unchanged: "none", slot.Created: "create", slot.Updated: "update"}
+
+// rescan sends the one s6-svscanctl -a that picks up every created slot.
+func (r *run) rescan(ctx context.Context) {
+	created := 0
+	for _, s := range r.sum.Slots {
+		if s.Err == nil && s.Change == slot.Created {
+			created++
+		}
+	}
+	if created == 0 {
+		return
+	}
+	scandir := r.Layout.Scandir
+	err := s6.TreeRunning(scandir)
+	if r.DryRun {
+		if err == nil {
+			r.plan("s6-svscanctl -a %s (%d new slots)", scandir, created)
+		} else {
+			r.plan("no rescan: no s6-svscan answers on %s; it picks the %d new slots up when it starts", scandir, created)
+		}
+		return
+	}
+	if err != nil {
+		r.Log.Warn("slots written, but the rescan could not be sent: s6-svscan picks them up when it starts",
+			"scandir", scandir, "new_slots", created, "reason", err.Error())
+		return
+	}
+	if err := r.Tools.Rescan(ctx, scandir); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%d slots written, but s6-svscan was not told: %w", created, err))
+		return
+	}
+	r.sum.Rescanned = true
+}
+
+// checkCount warns when the scandir nears what s6-svscan supervises with
+// its default flags (SPEC §5.10).
+func (r *run) checkCount() {
+	names := map[string]bool{}
+	if ents, err := os.ReadDir(r.Layout.Scandir); err == nil {
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") {
+				names[e.Name()] = true
+			}
+		}
+	}
+	for _, s := range r.sum.Slots {
+		if s.Err == nil {
+			names[s.Name] = true
+		}
+	}
+	if n := len(names); n >= WarnSlots {
+		r.Log.Warn(fmt.Sprintf("%d service directories in the scandir: s6-svscan supervises at most about %d logged slots with its default flags", n, SvscanDefaultMax),
+			"scandir", r.Layout.Scandir, "hint", "spread profiles over more containers, or run s6-svscan with a higher -c")
+	}
+}
+
+// BootLine is the boot-log line format, for tests and docs:
+// `<RFC 3339 UTC time> profile=P|slot=dashboard prior_state=S action=A`.
+const BootLine = `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z (profile=[a-z0-9][a-z0-9_-]*|slot=dashboard) prior_state=(running|stopped|none|corrupt) action=(started|registered)$`
