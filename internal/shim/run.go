@@ -19,7 +19,9 @@ import (
 )
 
 // BreadcrumbPhrase is in the redirect's breadcrumb and in no other message
-// of the shim, so "did the redirect fire?" is one grep of the logs.
+// the shim prints on a path that runs a program, so "did the redirect
+// fire?" is one grep of the logs. (A failed redirect's error may quote s6's
+// "no s6 supervision tree"; that path runs nothing.)
 const BreadcrumbPhrase = "s6 supervision"
 
 // Exit ends the shim with a code after it has said all it had to.
@@ -123,9 +125,9 @@ func Breadcrumb(p, logDir string) string {
 	}
 	lines := []string{
 		fmt.Sprintf("`%s` now runs under %s, as slot %s: s6 restarts the gateway when it dies, and a container restart brings it back.", invocation, BreadcrumbPhrase, slot),
-		fmt.Sprintf("Its output goes to `docker logs` and to %s/current ($HERMES_HOME/logs/gateways/%s/current).", logDir, p),
-		fmt.Sprintf("This process only keeps the container up (sleep infinity); see the gateway with `hermes-s6 status --profile %s`.", p),
-		fmt.Sprintf("To run the gateway in the foreground as before, unsupervised: add %s (`%s %s`) or set %s=1.", NoSuperviseFlag, invocation, NoSuperviseFlag, EnvNoSupervise),
+		fmt.Sprintf("its output goes to `docker logs` and to %s/current ($HERMES_HOME/logs/gateways/%s/current).", logDir, p),
+		fmt.Sprintf("this process only keeps the container up (sleep infinity); see the gateway with `hermes-s6 status --profile %s`.", p),
+		fmt.Sprintf("to run the gateway in the foreground as before, unsupervised: add %s (`%s %s`) or set %s=1.", NoSuperviseFlag, invocation, NoSuperviseFlag, EnvNoSupervise),
 	}
 	var b strings.Builder
 	for _, l := range lines {

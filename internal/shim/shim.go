@@ -201,8 +201,9 @@ func guard(in Input) error {
 		who += " (not in this image's user database)"
 	}
 	err := fmt.Errorf("%w %d: the container must start as root or as the service account %s", ErrUser, in.UID, who)
-	err = hint.With(err, "do not use `docker run --user` (or a compose/k8s `user:`) with this image: the data volume's ownership and the s6 supervision tree depend on the container starting as root")
-	return hint.With(err, "to run the gateway as a different uid/gid, set HERMES_UID and HERMES_GID (or PUID and PGID) instead: the service account is remapped to them at boot")
+	// hint.Of lists the outermost first.
+	err = hint.With(err, "to run the gateway as a different uid/gid, set HERMES_UID and HERMES_GID (or PUID and PGID) instead: the service account is remapped to them at boot")
+	return hint.With(err, "do not use `docker run --user` (or a compose/k8s `user:`) with this image: the data volume's ownership and the s6 tree depend on the container starting as root")
 }
 
 // hermesArgs splits the CMD into the gateway program and its arguments.
