@@ -155,9 +155,28 @@ func TreeRunning(scandir string) error {
 	return nil
 }
 
-// Supervised reports whether an s6-supervise runs for the service dir.
+// Supervised reports whether an s6-supervise runs for the service dir and
+// has published its status. s6-supervise opens its control FIFO a moment
+// before it writes supervise/status, and s6-svc -w… fails on a missing
+// status file, so listening alone is not enough.
 func Supervised(dir string) (bool, error) {
-	return Listening(filepath.Join(dir, "supervise", "control"))
+	ok, err := Listening(filepath.Join(dir, "supervise", "control"))
+	if err != nil || !ok {
+		return false, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "supervise", "status")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// SupervisorGone reports whether no s6-supervise listens on dir any more.
+func SupervisorGone(dir string) (bool, error) {
+	ok, err := Listening(filepath.Join(dir, "supervise", "control"))
+	return !ok, err
 }
 
 // Rescan asks s6-svscan to pick up new service directories (s6-svscanctl -a).

@@ -22,6 +22,7 @@ import (
 
 	"github.com/nousresearch/hermes-s6/internal/account"
 	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/internal/lock"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/internal/state"
@@ -112,20 +113,54 @@ func (m *Manager) Register(ctx context.Context, p string, start bool, timeout ti
 	if err := s6.TreeRunning(m.Layout.Scandir); err != nil {
 		return err
 	}
-	res, err := m.Install(p, start, false)
+	w := Wait{Timeout: timeout}
+	return m.locked(ctx, p, w, false, func(deadline time.Time) error {
+		res, err := m.Install(p, start, false)
+		if err != nil {
+			return err
+		}
+		m.Log.Info("slot "+res.String(), "slot", profile.SlotName(p), "dir", m.Layout.SlotDir(p))
+		if res == slot.Created {
+			if err := m.Tools.Rescan(ctx, m.Layout.Scandir); err != nil {
+				return fmt.Errorf("slot %s installed but s6-svscan was not told: %w", profile.SlotName(p), err)
+			}
+		}
+		if start {
+			return m.start(ctx, p, w, deadline)
+		}
+		return nil
+	})
+}
+
+// LockNotice is how long a command waits on a busy slot before saying so.
+const LockNotice = time.Second
+
+// locked runs fn holding p's slot lock, so concurrent hermes-s6 commands on
+// one slot take turns. The wait for the lock counts against w's timeout,
+// and fn gets the deadline that is left. With registered, p's slot must
+// still exist once the lock is held (a concurrent unregister may have won).
+func (m *Manager) locked(ctx context.Context, p string, w Wait, registered bool, fn func(deadline time.Time) error) error {
+	deadline := time.Now().Add(w.timeout())
+	uid, gid := -1, -1
+	if m.Service != nil {
+		uid, gid = m.Service.UID, m.Service.GID
+	}
+	release, err := lock.Acquire(ctx, lock.Path(m.Layout.Scandir, profile.SlotName(p)), lock.Options{
+		Timeout: w.timeout(), NoticeAfter: LockNotice, UID: uid, GID: gid,
+		Notice: func(path string) {
+			m.Log.Warn("waiting for another hermes-s6 command on this slot", "slot", profile.SlotName(p), "lock", path)
+		},
+	})
 	if err != nil {
 		return err
 	}
-	m.Log.Info("slot "+res.String(), "slot", profile.SlotName(p), "dir", m.Layout.SlotDir(p))
-	if res == slot.Created {
-		if err := m.Tools.Rescan(ctx, m.Layout.Scandir); err != nil {
-			return fmt.Errorf("slot %s installed but s6-svscan was not told: %w", profile.SlotName(p), err)
+	defer release()
+	if registered {
+		if err := m.checkRegistered(p); err != nil {
+			return err
 		}
 	}
-	if start {
-		return m.Start(ctx, p, Wait{Timeout: timeout})
-	}
-	return nil
+	return fn(deadline)
 }
 
 // Wait says how long lifecycle commands wait, and whether they wait at all.
@@ -170,7 +205,10 @@ func (m *Manager) Start(ctx context.Context, p string, w Wait) error {
 	if err := m.prepare(p); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(w.timeout())
+	return m.locked(ctx, p, w, true, func(deadline time.Time) error { return m.start(ctx, p, w, deadline) })
+}
+
+func (m *Manager) start(ctx context.Context, p string, w Wait, deadline time.Time) error {
 	if err := m.record(p, state.Running); err != nil {
 		return err
 	}
@@ -194,7 +232,10 @@ func (m *Manager) Stop(ctx context.Context, p string, w Wait) error {
 	if err := m.prepare(p); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(w.timeout())
+	return m.locked(ctx, p, w, true, func(deadline time.Time) error { return m.stop(ctx, p, w, deadline) })
+}
+
+func (m *Manager) stop(ctx context.Context, p string, w Wait, deadline time.Time) error {
 	if err := m.record(p, state.Stopped); err != nil {
 		return err
 	}
@@ -217,7 +258,10 @@ func (m *Manager) Restart(ctx context.Context, p string, w Wait) error {
 	if err := m.prepare(p); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(w.timeout())
+	return m.locked(ctx, p, w, true, func(deadline time.Time) error { return m.restart(ctx, p, w, deadline) })
+}
+
+func (m *Manager) restart(ctx context.Context, p string, w Wait, deadline time.Time) error {
 	if err := m.record(p, state.Running); err != nil {
 		return err
 	}
@@ -364,17 +408,24 @@ func (m *Manager) List() ([]string, error) {
 	return out, nil
 }
 
-// Unregister stops p's gateway, takes its slot out of the scan, waits for
-// its supervisors (service and logger) to exit and removes the directory.
-// The desired state file stays: the next boot registers the profile again
-// while its directory exists.
+// Unregister records desired state stopped, stops p's gateway, takes its
+// slot out of the scan, waits for its supervisors (service and logger) to
+// exit and removes the directory. The next boot registers the profile again
+// while its directory exists, down: an operator who removed a gateway does
+// not expect a container restart to bring it back up.
 func (m *Manager) Unregister(ctx context.Context, p string, w Wait) error {
 	if err := m.prepare(p); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(w.timeout())
+	return m.locked(ctx, p, w, true, func(deadline time.Time) error { return m.unregister(ctx, p, deadline) })
+}
+
+func (m *Manager) unregister(ctx context.Context, p string, deadline time.Time) error {
 	name := profile.SlotName(p)
 	dir := m.Layout.SlotDir(p)
+	if err := m.record(p, state.Stopped); err != nil {
+		return err
+	}
 	if ok, _ := s6.Supervised(dir); ok {
 		if err := m.Tools.Down(ctx, dir, s6.NoWait, 0); err != nil {
 			return err
@@ -405,23 +456,24 @@ func (m *Manager) Unregister(ctx context.Context, p string, w Wait) error {
 // waitGone polls until no s6-supervise listens on dir.
 func waitGone(ctx context.Context, dir string, deadline time.Time) error {
 	return poll(ctx, deadline, "the supervisor of "+dir+" to exit", func() (bool, error) {
-		ok, err := s6.Supervised(dir)
-		return !ok, err
+		return s6.SupervisorGone(dir)
 	})
 }
 
 // Reshape re-renders a registered slot with the manager's settings, keeping
 // its down file; an unchanged slot is not touched.
-func (m *Manager) Reshape(p string) error {
+func (m *Manager) Reshape(ctx context.Context, p string, w Wait) error {
 	if err := m.checkName(p, false); err != nil {
 		return err
 	}
 	if err := m.checkRegistered(p); err != nil {
 		return err
 	}
-	res, err := m.Install(p, false, false)
-	if err == nil && res != slot.Unchanged {
-		m.Log.Info("slot "+res.String(), "slot", profile.SlotName(p))
-	}
-	return err
+	return m.locked(ctx, p, w, true, func(time.Time) error {
+		res, err := m.Install(p, false, false)
+		if err == nil && res != slot.Unchanged {
+			m.Log.Info("slot "+res.String(), "slot", profile.SlotName(p))
+		}
+		return err
+	})
 }

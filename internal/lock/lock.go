@@ -1,0 +1,82 @@
+// Package lock serialises hermes-s6 commands on one slot with flock(2) on a
+// dot-named file in the scandir (s6-svscan ignores dot-names). The kernel
+// drops the lock when its holder dies, so a killed command never leaves a
+// slot locked.
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nousresearch/hermes-s6/internal/hint"
+)
+
+// ErrBusy is wrapped when the lock was not had within the timeout.
+var ErrBusy = errors.New("slot is busy")
+
+// Prefix starts every lock file's name.
+const Prefix = ".hermes-s6-lock."
+
+// Path is the lock file of slot name in scandir.
+func Path(scandir, name string) string { return filepath.Join(scandir, Prefix+name) }
+
+// Options tune Acquire.
+type Options struct {
+	Timeout time.Duration
+	// NoticeAfter is how long to wait quietly before calling Notice.
+	NoticeAfter time.Duration
+	Notice      func(path string)
+	// Owner, when set (uid, gid ≥ 0), owns a lock file created here, so the
+	// service account can take it too.
+	UID, GID int
+}
+
+// Acquire takes the exclusive lock on path, polling until opts.Timeout.
+// The returned func releases it.
+func Acquire(ctx context.Context, path string, opts Options) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o660)
+	if err != nil {
+		return nil, hint.With(fmt.Errorf("lock %s: %w", path, err),
+			"run as root, or let `hermes-s6 reconcile` hand the scandir to the service account")
+	}
+	if opts.UID >= 0 && opts.GID >= 0 && os.Geteuid() == 0 {
+		// Best effort: a lock file another user created stays theirs.
+		if fi, err := f.Stat(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			f.Chown(opts.UID, opts.GID)
+			f.Chmod(0o660)
+		}
+	}
+	start := time.Now()
+	noticed := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		waited := time.Since(start)
+		if !noticed && opts.Notice != nil && waited >= opts.NoticeAfter {
+			opts.Notice(path)
+			noticed = true
+		}
+		if waited >= opts.Timeout {
+			f.Close()
+			return nil, hint.With(fmt.Errorf("%w: another hermes-s6 command held %s for %s", ErrBusy, path, opts.Timeout.Round(time.Millisecond)),
+				"wait for it to finish and try again, or raise --timeout")
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
