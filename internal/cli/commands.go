@@ -164,13 +164,14 @@ func lifecycle(op func(*control.Manager, context.Context, string, control.Wait) 
 		if err != nil {
 			return err
 		}
+		w := control.Wait{Timeout: c.Duration("timeout"), NoWait: c.Bool("no-wait")}
 		if hasFlag(c.Command, "log-size") && anySlotFlagSet(c) {
 			// start with slot flags reshapes the registered slot first.
-			if err := m.Reshape(p); err != nil {
+			if err := m.Reshape(c.Context, p, w); err != nil {
 				return err
 			}
 		}
-		return op(m, c.Context, p, control.Wait{Timeout: c.Duration("timeout"), NoWait: c.Bool("no-wait")})
+		return op(m, c.Context, p, w)
 	}
 }
 
