@@ -48,7 +48,9 @@ func (r Result) String() string {
 type Options struct {
 	// Skeleton, when set, pre-creates supervise/ and event/ (service and
 	// logger) owned by this account, so s6-supervise adopts them and the
-	// account can control the slot without root.
+	// account can control the slot without root. The slot directory and
+	// log/ become the account's too, so it can keep the down file in step
+	// and re-render the slot (as it could had it registered the slot).
 	Skeleton *account.Account
 	// SyncDown makes an existing slot's down file match the rendered slot.
 	// Without it an existing slot keeps its down file as it is.
@@ -132,7 +134,8 @@ func writeNew(p string, f render.File) error {
 
 // skeleton creates dir/supervise (0755), dir/supervise/control (FIFO 0660)
 // and dir/event (03730) owned by acct, as s6-supervise would create them
-// for root, so that acct may send control commands and wait on events.
+// for root, so that acct may send control commands and wait on events; dir
+// itself (0755) becomes acct's, so acct may add or remove its down file.
 func skeleton(dir string, acct *account.Account) error {
 	sup := filepath.Join(dir, "supervise")
 	ev := filepath.Join(dir, "event")
@@ -149,7 +152,7 @@ func skeleton(dir string, acct *account.Account) error {
 	for _, x := range []struct {
 		p    string
 		mode fs.FileMode
-	}{{sup, 0o755}, {ctl, 0o660}, {ev, 0o730 | fs.ModeSetgid | fs.ModeSticky}} {
+	}{{dir, 0o755}, {sup, 0o755}, {ctl, 0o660}, {ev, 0o730 | fs.ModeSetgid | fs.ModeSticky}} {
 		if err := os.Chmod(x.p, x.mode); err != nil {
 			return err
 		}

@@ -1,0 +1,58 @@
+package slot
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/nousresearch/hermes-s6/internal/account"
+)
+
+// With a skeleton account, the slot directory and log/ are the account's
+// (it keeps the down file in step), while the files root wrote stay root's.
+func TestSkeletonAccountOwnsSlotDirs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another account needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no nobody account")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	scan := t.TempDir()
+	acct := &account.Account{Name: "nobody", UID: uid, GID: gid}
+	if _, err := Install(scan, mustRender(t, cfg("coder")), Options{Skeleton: acct}); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(rel string) (int, int, os.FileMode) {
+		fi, err := os.Lstat(filepath.Join(scan, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		return int(st.Uid), int(st.Gid), fi.Mode()
+	}
+	for _, d := range []string{"gateway-coder", "gateway-coder/log"} {
+		if u, g, m := owner(d); u != uid || g != gid || m != os.ModeDir|0o755 {
+			t.Errorf("%s: %d:%d %v, want %d:%d drwxr-xr-x", d, u, g, m, uid, gid)
+		}
+	}
+	for _, f := range []string{"gateway-coder/run", "gateway-coder/down", "gateway-coder/log/run"} {
+		if u, _, _ := owner(f); u != os.Geteuid() {
+			t.Errorf("%s: owned by %d, want the installer", f, u)
+		}
+	}
+	// Without a skeleton account nothing is chowned.
+	plain := t.TempDir()
+	if _, err := Install(plain, mustRender(t, cfg("coder")), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Lstat(filepath.Join(plain, "gateway-coder"))
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Geteuid() {
+		t.Errorf("no skeleton: slot dir owned by %d", st.Uid)
+	}
+}
