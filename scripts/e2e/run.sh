@@ -1,0 +1,240 @@
+#!/bin/sh
+# Container image and end-to-end harness (SPEC §8, §9 tier 3), called by
+# mk/image.mk:
+#
+#   scripts/e2e/run.sh base-image   the offline Debian base image
+#   scripts/e2e/run.sh e2e-image    the image's e2e stage (stand-in gateway)
+#   scripts/e2e/run.sh e2e          e2e-image, then the tests in tests/e2e
+#   scripts/e2e/run.sh bench        e2e-image and its floor, then the benchmark
+#   scripts/e2e/run.sh image        the release image (needs GitHub and PyPI)
+#
+# When no Docker engine answers it installs docker.io if missing, starts
+# dockerd in the background and stops it at the end; it removes every
+# container the tests created, also when they fail.
+#
+# Environment:
+#   S6_OVERLAY_BASE_URL  set: real s6-overlay from there (built with
+#                        --network=host); unset: the TEST ONLY provider
+#                        made of Debian's s6 (tests/s6-test-provider)
+#   S6_OVERLAY_VERSION   passed on to the build when set
+#   E2E_BASE_IMAGE       base image (default hermes-s6-base:bookworm, built
+#                        offline with mmdebstrap when missing)
+#   E2E_IMAGE            tag of the e2e image (default hermes-s6:e2e-PROVIDER)
+#   E2E_GO_TEST_FLAGS    extra `go test` flags, e.g. '-run TestDockerStop'
+#   E2E_PARALLEL         tests run at once (default 3)
+#   E2E_BENCH_RUNS       boots per image in the benchmark (default 11)
+#   IMAGE_TAG            tag of the release image (default hermes-agent:latest)
+#   HERMES_AGENT_VERSION pip version of the gateway in the release image
+set -eu
+
+cd "$(dirname "$0")/../.."
+
+GO=${GO:-go}
+mode=${1:-e2e}
+run_id=$(date +%s)-$$
+base=${E2E_BASE_IMAGE:-hermes-s6-base:bookworm}
+default_base=hermes-s6-base:bookworm
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hermes-s6-e2e.XXXXXX")
+dockerd_pid=
+
+say() { printf 'e2e: %s\n' "$*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+# elapsed START: whole seconds since START (date +%s).
+elapsed() { echo "$(($(date +%s) - $1))s"; }
+
+cleanup() {
+  rc=$?
+  set +e
+  if docker info >/dev/null 2>&1; then
+    ids=$(docker ps -aq --filter "label=hermes-s6-e2e.run=$run_id")
+    if [ -n "$ids" ]; then
+      # shellcheck disable=SC2086 # one word per id
+      docker rm -f -v $ids >/dev/null
+      say "removed $(echo "$ids" | wc -l) container(s) of run $run_id"
+    fi
+  fi
+  if [ -n "$dockerd_pid" ]; then
+    say "stopping the dockerd this harness started (pid $dockerd_pid)"
+    kill "$dockerd_pid" 2>/dev/null
+    i=0
+    while kill -0 "$dockerd_pid" 2>/dev/null && [ "$i" -lt 300 ]; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+  fi
+  rm -rf "$tmp"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+apt_install() {
+  [ "$(id -u)" -eq 0 ] || die "$* missing and not root: install it (apt-get install $*)"
+  say "installing $* with apt-get"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_engine() {
+  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    return
+  fi
+  if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+    apt_install docker.io
+  fi
+  if docker info >/dev/null 2>&1; then
+    return
+  fi
+  say "no Docker engine answers: starting dockerd (log: $tmp/dockerd.log)"
+  dockerd >"$tmp/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  i=0
+  until docker info >/dev/null 2>&1; do
+    if ! kill -0 "$dockerd_pid" 2>/dev/null; then
+      tail -20 "$tmp/dockerd.log" >&2
+      dockerd_pid=
+      die "dockerd exited"
+    fi
+    i=$((i + 1))
+    [ "$i" -le 600 ] || die "dockerd did not answer within 60 s"
+    sleep 0.1
+  done
+}
+
+ensure_base_image() {
+  if docker image inspect "$base" >/dev/null 2>&1; then
+    say "base image $base: present, reused"
+    return
+  fi
+  if [ "$base" != "$default_base" ]; then
+    say "base image $base: not present, docker build will pull it"
+    return
+  fi
+  command -v mmdebstrap >/dev/null 2>&1 || apt_install mmdebstrap
+  say "base image $base: building offline with mmdebstrap (about 30 s)"
+  t0=$(date +%s)
+  mmdebstrap --quiet --variant=minbase bookworm "$tmp/base.tar"
+  docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["bash"]' \
+    "$tmp/base.tar" "$base" >/dev/null
+  rm -f "$tmp/base.tar"
+  say "base image $base: built in $(elapsed "$t0")"
+}
+
+pick_provider() {
+  if [ -n "${S6_OVERLAY_BASE_URL:-}" ]; then
+    provider=overlay
+    say "s6 provider: s6-overlay v3 from $S6_OVERLAY_BASE_URL"
+  else
+    provider=debian-test
+    say "s6 provider: debian-test, the TEST ONLY stand-in made of Debian's s6 (set S6_OVERLAY_BASE_URL for the real s6-overlay)"
+  fi
+  image=${E2E_IMAGE:-hermes-s6:e2e-$provider}
+}
+
+# build TAG DOCKER-BUILD-ARGS…: docker build of the repository, quiet unless
+# it fails.
+build() {
+  tag=$1
+  shift
+  t0=$(date +%s)
+  if [ "$provider" = overlay ]; then
+    set -- "$@" --network=host --build-arg "S6_OVERLAY_BASE_URL=$S6_OVERLAY_BASE_URL"
+    if [ -n "${S6_OVERLAY_VERSION:-}" ]; then
+      set -- "$@" --build-arg "S6_OVERLAY_VERSION=$S6_OVERLAY_VERSION"
+    fi
+  fi
+  if ! docker build --build-arg "S6_PROVIDER=$provider" -t "$tag" "$@" . >"$tmp/build.log" 2>&1; then
+    cat "$tmp/build.log" >&2
+    die "docker build of $tag failed"
+  fi
+  say "image $tag: built in $(elapsed "$t0")"
+}
+
+need_binaries() {
+  for b in bin/hermes-s6 bin/hermes-standin; do
+    [ -x "$b" ] || die "$b is missing: run make build"
+  done
+}
+
+e2e_image() {
+  need_binaries
+  ensure_base_image
+  build "$image" --target e2e --build-arg "BASE_IMAGE=$base"
+}
+
+floor_image() {
+  floor=$image-floor
+  t0=$(date +%s)
+  if ! docker build --build-arg "IMAGE=$image" -t "$floor" tests/e2e/testdata/floor >"$tmp/floor.log" 2>&1; then
+    cat "$tmp/floor.log" >&2
+    die "docker build of $floor failed"
+  fi
+  say "image $floor: built in $(elapsed "$t0")"
+}
+
+go_test() {
+  t0=$(date +%s)
+  HERMES_S6_E2E_IMAGE=$image HERMES_S6_E2E_PROVIDER=$provider HERMES_S6_E2E_RUN_ID=$run_id
+  export HERMES_S6_E2E_IMAGE HERMES_S6_E2E_PROVIDER HERMES_S6_E2E_RUN_ID
+  set +e
+  # shellcheck disable=SC2086 # E2E_GO_TEST_FLAGS is a list of flags
+  "$GO" test -tags e2e -count=1 -v -timeout 20m -parallel "${E2E_PARALLEL:-3}" "$@" ${E2E_GO_TEST_FLAGS:-} ./tests/e2e/
+  rc=$?
+  set -e
+  say "go test: exit $rc in $(elapsed "$t0")"
+  return "$rc"
+}
+
+start=$(date +%s)
+case $mode in
+  base-image)
+    ensure_engine
+    ensure_base_image
+    ;;
+  e2e-image)
+    pick_provider
+    ensure_engine
+    e2e_image
+    ;;
+  e2e)
+    pick_provider
+    ensure_engine
+    e2e_image
+    go_test -skip '^TestBench'
+    ;;
+  bench)
+    pick_provider
+    ensure_engine
+    e2e_image
+    floor_image
+    HERMES_S6_E2E_BENCH=1 HERMES_S6_E2E_FLOOR_IMAGE=$floor HERMES_S6_E2E_BENCH_RUNS=${E2E_BENCH_RUNS:-11}
+    export HERMES_S6_E2E_BENCH HERMES_S6_E2E_FLOOR_IMAGE HERMES_S6_E2E_BENCH_RUNS
+    go_test -run '^TestBench'
+    ;;
+  image)
+    provider=overlay
+    S6_OVERLAY_BASE_URL=${S6_OVERLAY_BASE_URL:-}
+    need_binaries
+    ensure_engine
+    set --
+    [ -z "$S6_OVERLAY_BASE_URL" ] || set -- "$@" --build-arg "S6_OVERLAY_BASE_URL=$S6_OVERLAY_BASE_URL"
+    [ -z "${S6_OVERLAY_VERSION:-}" ] || set -- "$@" --build-arg "S6_OVERLAY_VERSION=$S6_OVERLAY_VERSION"
+    [ -z "${E2E_BASE_IMAGE:-}" ] || set -- "$@" --build-arg "BASE_IMAGE=$E2E_BASE_IMAGE"
+    [ -z "${HERMES_AGENT_VERSION:-}" ] || set -- "$@" --build-arg "HERMES_AGENT_VERSION=$HERMES_AGENT_VERSION"
+    tag=${IMAGE_TAG:-hermes-agent:latest}
+    t0=$(date +%s)
+    docker build --network=host -t "$tag" "$@" .
+    say "image $tag: built in $(elapsed "$t0")"
+    ;;
+  *)
+    die "unknown mode $mode (base-image, e2e-image, e2e, bench, image)"
+    ;;
+esac
+say "$mode: done in $(elapsed "$start")"

@@ -1,0 +1,101 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Scenario 11: `docker run --user` with an unknown uid is refused at once,
+// with advice.
+func TestUserGuard(t *testing.T) {
+	setup(t)
+	_, r, took := runForeground(t, "", []string{"--user", "1234"}, "gateway", "run")
+	if r.err != nil {
+		t.Fatalf("%s", r)
+	}
+	if r.code != 1 {
+		t.Errorf("exit code %d, want 1\n%s", r.code, r)
+	}
+	if out := r.stdout + r.stderr; !strings.Contains(out, "HERMES_UID") && !strings.Contains(out, "PUID") {
+		t.Errorf("no advice naming HERMES_UID or PUID:\n%s", out)
+	}
+	if limit := 20 * time.Second; took > limit {
+		t.Errorf("the refusal took %s, want under %s", took.Round(time.Millisecond), limit)
+	}
+}
+
+// Scenario 12: a CMD's exit code is the container's.
+func TestCmdExitCode(t *testing.T) {
+	setup(t)
+	_, r, _ := runForeground(t, "exit3", nil, "sh", "-c", "exit 3")
+	if r.err != nil || r.code != 3 {
+		t.Errorf("`sh -c 'exit 3'`: want exit code 3\n%s", r)
+	}
+	_, r, _ = runForeground(t, "version", nil, "hermes-s6", "version")
+	if r.err != nil || r.code != 0 || strings.TrimSpace(r.stdout) == "" {
+		t.Errorf("`hermes-s6 version`: want exit code 0 and a version\n%s", r)
+	}
+}
+
+// Scenario 13: `docker stop` stops the supervised gateway with SIGTERM; it
+// shuts down cleanly (its last line is in the rotated log) and the
+// container exits 0 before the stop timeout.
+func TestDockerStop(t *testing.T) {
+	setup(t)
+	c := startDetached(t, nil, "gateway", "run")
+	c.waitSlot("gateway-default", "up", func(s svstat) bool { return s.up && s.pid > 0 })
+	c.eventually("the gateway logged its banner to logs/gateways/default/current", func() (bool, string) {
+		n := bannerCount(c)
+		return n > 0, fmt.Sprintf("%d banners", n)
+	})
+
+	const stopTimeout = 20 * time.Second
+	start := time.Now()
+	if r := docker(stopTimeout+time.Minute, "stop", "-t", fmt.Sprint(int(stopTimeout.Seconds())), c.name); !r.ok() {
+		t.Fatalf("docker stop: %s", r)
+	}
+	took := time.Since(start)
+	if st, code := c.state(); st != "exited" || code != 0 {
+		t.Errorf("after docker stop: %s, exit code %d; want exited, 0", st, code)
+	}
+	if took >= stopTimeout {
+		t.Errorf("docker stop took %s: the stop timeout (%s) ran out and the container was killed", took.Round(time.Millisecond), stopTimeout)
+	}
+	log, err := copyOut(c, "/opt/data/logs/gateways/default/current")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log, "shutting down") {
+		t.Errorf("the gateway's shutdown line is not in its rotated log:%s", tail(log, 20))
+	}
+	t.Logf("docker stop took %s", took.Round(time.Millisecond))
+}
+
+// copyOut reads one file out of a (possibly stopped) container.
+func copyOut(c *container, path string) (string, error) {
+	r := docker(time.Minute, "cp", c.name+":"+path, "-")
+	if !r.ok() {
+		return "", fmt.Errorf("docker cp: %s", r)
+	}
+	tr := tar.NewReader(strings.NewReader(r.stdout))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("docker cp %s: no file in the archive", path)
+		}
+		if err != nil {
+			return "", fmt.Errorf("docker cp %s: %w", path, err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			return string(b), err
+		}
+	}
+}
