@@ -189,6 +189,12 @@ func (c *Config) check() error {
 	default:
 		errs = append(errs, fmt.Errorf("slot kind %q: want gateway or dashboard", c.Kind))
 	}
+	for field, v := range map[string]string{"home": c.Home, "shebang": c.Shebang, "s6 tool directory": c.S6Bin,
+		"account": c.Account, "gateway program": c.Hermes, "dashboard host": c.DashboardHost} {
+		if strings.IndexByte(v, 0) >= 0 {
+			errs = append(errs, fmt.Errorf("%s %q holds a NUL byte, which no script or command line can carry", field, v))
+		}
+	}
 	if !path.IsAbs(c.Home) {
 		errs = append(errs, fmt.Errorf("home %q: want an absolute path", c.Home))
 	}

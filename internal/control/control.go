@@ -115,7 +115,9 @@ func (m *Manager) Register(ctx context.Context, p string, start bool, timeout ti
 	}
 	w := Wait{Timeout: timeout}
 	return m.locked(ctx, p, w, false, func(deadline time.Time) error {
-		res, err := m.Install(p, start, false)
+		// A new slot is installed down even with start: start removes the
+		// down file once s6-supervise runs it (see bringUp).
+		res, err := m.Install(p, false, false)
 		if err != nil {
 			return err
 		}
@@ -190,14 +192,33 @@ func (m *Manager) prepare(p string) error {
 
 // record persists the operator's intent and keeps the down file in step.
 func (m *Manager) record(p string, d state.Desired) error {
+	if err := m.writeState(p, d); err != nil {
+		return err
+	}
+	return slot.SetDown(m.Layout.SlotDir(p), d != state.Running)
+}
+
+func (m *Manager) writeState(p string, d state.Desired) error {
 	note, err := state.Write(m.Layout.StateFile(p), d, nil, account.FileOwner(m.Service), m.now())
 	if note != "" {
 		m.Log.Warn("corrupt desired state replaced", "profile", p, "detail", note)
 	}
-	if err != nil {
+	return err
+}
+
+// bringUp records desired state running and, once s6-supervise has taken
+// the slot over, removes the down file. In that order a fresh slot is never
+// started by its pickup as well as by the s6-svc -u that follows, which would
+// run a gateway that exits at once (say with 78) twice.
+func (m *Manager) bringUp(ctx context.Context, p string, deadline time.Time) error {
+	if err := m.writeState(p, state.Running); err != nil {
 		return err
 	}
-	return slot.SetDown(m.Layout.SlotDir(p), d != state.Running)
+	dir := m.Layout.SlotDir(p)
+	if err := m.awaitSupervisor(ctx, dir, deadline); err != nil {
+		return err
+	}
+	return slot.SetDown(dir, false)
 }
 
 // Start records desired state running and brings the gateway up.
@@ -209,14 +230,10 @@ func (m *Manager) Start(ctx context.Context, p string, w Wait) error {
 }
 
 func (m *Manager) start(ctx context.Context, p string, w Wait, deadline time.Time) error {
-	if err := m.record(p, state.Running); err != nil {
+	if err := m.bringUp(ctx, p, deadline); err != nil {
 		return err
 	}
-	dir := m.Layout.SlotDir(p)
-	if err := m.awaitSupervisor(ctx, dir, deadline); err != nil {
-		return err
-	}
-	return m.up(ctx, dir, w, deadline)
+	return m.up(ctx, m.Layout.SlotDir(p), w, deadline)
 }
 
 func (m *Manager) up(ctx context.Context, dir string, w Wait, deadline time.Time) error {
@@ -262,13 +279,10 @@ func (m *Manager) Restart(ctx context.Context, p string, w Wait) error {
 }
 
 func (m *Manager) restart(ctx context.Context, p string, w Wait, deadline time.Time) error {
-	if err := m.record(p, state.Running); err != nil {
+	if err := m.bringUp(ctx, p, deadline); err != nil {
 		return err
 	}
 	dir := m.Layout.SlotDir(p)
-	if err := m.awaitSupervisor(ctx, dir, deadline); err != nil {
-		return err
-	}
 	if err := m.Tools.Down(ctx, dir, s6.WaitFin, remaining(deadline)); err != nil {
 		return err
 	}
