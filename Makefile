@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/nousresearch/hermes-s6/internal/cli.Version=$(VERSION)
 export CGO_ENABLED := 0
 
-.PHONY: all build deps test unit lint run bench clean
+.PHONY: all build deps test unit lint run bench fuzz clean
 
 all: build
 
@@ -25,6 +25,9 @@ run: deps build ## the main job on a built-in default: a private s6 tree, the de
 
 bench: deps build ## side-by-side benchmarks on real s6 (ratios; see README)
 	scripts/bench.sh
+
+fuzz: ## every fuzz target for FUZZTIME (default 60s)
+	scripts/fuzz.sh
 
 clean:
 	rm -rf bin
