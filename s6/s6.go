@@ -144,7 +144,7 @@ func TreeRunning(scandir string) error {
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return hint.With(fmt.Errorf("cannot reach s6-svscan on %s: %w", scandir, err),
-				"run as root, or let `hermes-s6 reconcile` (the boot hook) hand .s6-svscan/control to the service account")
+				"run as root or as the service account (--account, e.g. `docker exec -u hermes`); the boot hook `hermes-s6 reconcile` hands .s6-svscan/control to that account")
 		}
 		return err
 	}

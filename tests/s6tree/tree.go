@@ -211,6 +211,10 @@ func Binaries(t testing.TB) (hermesS6, standin string) {
 		if buildErr != nil {
 			return
 		}
+		// Service accounts in tests must reach the binaries too.
+		if buildErr = os.Chmod(buildDir, 0o755); buildErr != nil {
+			return
+		}
 		for _, b := range []struct{ out, pkg string }{{"hermes-s6", "./cmd/hermes-s6"}, {"hermes", "./tests/standin"}} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, b.out), b.pkg)
 			cmd.Dir = repo
@@ -260,9 +264,19 @@ func (tr *Tree) Run(t testing.TB, args ...string) Result {
 // RunEnv is Run with extra environment entries appended.
 func (tr *Tree) RunEnv(t testing.TB, extra []string, args ...string) Result {
 	t.Helper()
+	return tr.RunAs(t, -1, -1, extra, args...)
+}
+
+// RunAs is RunEnv as uid:gid (no supplementary groups); -1 keeps the
+// caller's identity.
+func (tr *Tree) RunAs(t testing.TB, uid, gid int, extra []string, args ...string) Result {
+	t.Helper()
 	bin, _ := Binaries(t)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(tr.Env(t), extra...)
+	if uid >= 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

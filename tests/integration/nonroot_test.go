@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nousresearch/hermes-s6/tests/s6tree"
+)
+
+// newAccount creates a throwaway system user (uid wantUID when free, else
+// any) and removes it at cleanup.
+func newAccount(t *testing.T, tag string, wantUID int) (name string, uid, gid int) {
+	t.Helper()
+	name = fmt.Sprintf("hs6%s%d", tag, os.Getpid()%100000)
+	args := []string{"--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"}
+	if _, err := user.LookupId(strconv.Itoa(wantUID)); err != nil {
+		if _, err := user.LookupGroupId(strconv.Itoa(wantUID)); err != nil {
+			args = append(args, "--uid", strconv.Itoa(wantUID))
+		}
+	}
+	if out, err := exec.Command("useradd", append(args, name)...).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() { exec.Command("userdel", name).Run() })
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return name, uid, gid
+}
+
+func chownTree(t *testing.T, dir string, uid, gid int) {
+	t.Helper()
+	filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			err = os.Lchown(p, uid, gid)
+		}
+		return err
+	})
+}
+
+// The image's model: root runs the tree and the boot reconcile; the service
+// account (uid 10000 in the image) then controls its own slots without
+// root. Another unprivileged account is refused with a hint and changes
+// nothing.
+func TestNonRootControl(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create accounts and run the tree as root")
+	}
+	svc, uid, gid := newAccount(t, "svc", 10000)
+	_, ouid, ogid := newAccount(t, "oth", 10001)
+	tr := s6tree.Start(t)
+	// t.TempDir makes 0700 directories: let the accounts reach the tree.
+	for d := tr.Root; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	addProfile(t, tr, "coder")
+	addProfile(t, tr, "other")
+	chownTree(t, tr.Home, uid, gid)
+	env := []string{"HERMES_S6_ACCOUNT=" + svc}
+
+	// Boot: root hands the scandir and s6-svscan's control FIFO over.
+	if r := tr.RunEnv(t, env, "reconcile"); r.Code != 0 {
+		t.Fatalf("reconcile as root: %s", r)
+	}
+	as := func(args ...string) s6tree.Result { return tr.RunAs(t, uid, gid, env, args...) }
+	must := func(args ...string) {
+		t.Helper()
+		if r := as(args...); r.Code != 0 {
+			t.Fatalf("%s as %s: %s\ns6-svscan:\n%s", strings.Join(args, " "), svc, r, tr.Output())
+		}
+	}
+	must("register", "--profile", "coder")
+	must("start", "--profile", "coder")
+	st := statusOf(t, tr, "coder")
+	if !st.Up || !st.WantUp || st.DesiredState != "running" {
+		t.Fatalf("after start as %s: %+v", svc, st)
+	}
+	// The gateway itself runs as the service account, not root.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.PID)); err != nil || !strings.Contains(string(b), fmt.Sprintf("\nUid:\t%d\t", uid)) {
+		t.Errorf("gateway pid %d is not running as %s: %v", st.PID, svc, err)
+	}
+	if r := as("status", "--profile", "coder", "--json"); r.Code != 0 || !strings.Contains(r.Stdout, `"up": true`) {
+		t.Fatalf("status as %s: %s", svc, r)
+	}
+	must("restart", "--profile", "coder")
+	must("stop", "--profile", "coder")
+	if st := statusOf(t, tr, "coder"); st.Up || st.WantUp {
+		t.Fatalf("after stop as %s: %+v", svc, st)
+	}
+	// Files it wrote on the volume are its own.
+	fi, err := os.Stat(filepath.Join(tr.Home, "profiles", "coder", "gateway_state.json"))
+	if err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
+		t.Errorf("gateway_state.json written by %s is not its own: %v", svc, err)
+	}
+
+	// Another account: refused with a hint, nothing changes.
+	must("start", "--profile", "coder")
+	before := snapshot(t, tr.Root)
+	other := func(args ...string) {
+		t.Helper()
+		r := tr.RunAs(t, ouid, ogid, env, args...)
+		t.Logf("%s as another account: %s", strings.Join(args, " "), r.Stderr)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "permission denied") || !strings.Contains(r.Stderr, "hermes-s6: hint:") {
+			t.Errorf("%s as another account: want a permission error with a hint, got %s", strings.Join(args, " "), r)
+		}
+	}
+	other("register", "--profile", "other")
+	other("stop", "--profile", "coder")
+	other("unregister", "--profile", "coder")
+	after := snapshot(t, tr.Root)
+	for _, m := range []map[string]string{before, after} { // supervise/ and logs churn on their own
+		for k := range m {
+			if strings.Contains(k, "supervise") || strings.Contains(k, "logs/") || strings.Contains(k, "standin") {
+				delete(m, k)
+			}
+		}
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("refused commands changed the tree (-before +after):\n%s", diff)
+	}
+	if st := statusOf(t, tr, "coder"); !st.Up || !st.WantUp {
+		t.Fatalf("refused stop disturbed the gateway: %+v", st)
+	}
+
+	must("unregister", "--profile", "coder")
+	if _, err := os.Stat(filepath.Join(tr.Scandir, "gateway-coder")); !os.IsNotExist(err) {
+		t.Fatalf("unregister as %s left the slot: %v", svc, err)
+	}
+}
