@@ -35,7 +35,7 @@ RUN set -eu; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         ca-certificates curl procps xz-utils; \
-    rm -rf /var/lib/apt/lists/*
+    apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 # The service account every gateway runs as; its home is the data volume.
 # /run is group-writable for gid 0 (not world-writable) so that s6-overlay
@@ -92,7 +92,7 @@ RUN set -eu; \
         apt-get update; \
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
             execline s6; \
-        rm -rf /var/lib/apt/lists/*; \
+        apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
         sh /tmp/s6-test-provider/install.sh; \
     fi; \
     rm -rf /tmp/s6-test-provider
@@ -119,7 +119,7 @@ RUN set -eu; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         python3 python3-venv; \
-    rm -rf /var/lib/apt/lists/*; \
+    apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     python3 -m venv /opt/hermes-agent; \
     /opt/hermes-agent/bin/pip install --no-cache-dir \
         "hermes-agent${HERMES_AGENT_VERSION:+==$HERMES_AGENT_VERSION}"; \

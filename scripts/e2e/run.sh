@@ -237,4 +237,4 @@ case $mode in
     die "unknown mode $mode (base-image, e2e-image, e2e, bench, image)"
     ;;
 esac
-say "$mode: done in $(elapsed "$start")"
+say "$mode done in $(elapsed "$start")"
