@@ -35,20 +35,32 @@ func TestGatewayRunIsSupervised(t *testing.T) {
 // Scenario 2: `--no-supervise` keeps the pre-s6 behaviour.
 func TestGatewayRunNoSuperviseFlag(t *testing.T) {
 	setup(t)
-	c := startDetached(t, nil, "gateway", "run", "--no-supervise")
+	c := startDetached(t, []string{"-e", marker}, "gateway", "run", "--no-supervise")
 	assertForeground(t, c)
 }
 
 // Scenario 3: HERMES_GATEWAY_NO_SUPERVISE=1 is the same opt-out.
 func TestGatewayRunNoSuperviseEnv(t *testing.T) {
 	setup(t)
-	c := startDetached(t, []string{"-e", "HERMES_GATEWAY_NO_SUPERVISE=1"}, "gateway", "run")
+	c := startDetached(t, []string{"-e", "HERMES_GATEWAY_NO_SUPERVISE=1", "-e", marker}, "gateway", "run")
 	assertForeground(t, c)
 }
 
+// marker is a variable given to `docker run -e`: a gateway, supervised or
+// not, must find it in its environment (API keys travel that way).
+const marker = "HERMES_E2E_MARKER=from-docker-run"
+
+// hasEnv reports whether process pid has the variable kv (NAME=VALUE).
+func hasEnv(c *container, pid int, kv string) bool {
+	c.t.Helper()
+	environ := c.mustExec("hermes", "cat", "/proc/"+strconv.Itoa(pid)+"/environ")
+	return strings.Contains("\x00"+environ, "\x00"+kv+"\x00")
+}
+
 // assertForeground checks an opted-out `gateway run`: the gateway is the CMD
-// process itself, outside s6; no breadcrumb; gateway-default is registered
-// by the boot reconcile but does not want up.
+// process itself, outside s6, with the container environment; no
+// breadcrumb; gateway-default is registered by the boot reconcile but does
+// not want up.
 func assertForeground(t *testing.T, c *container) {
 	t.Helper()
 	ps := c.waitCmd("the gateway is the CMD process", func(_, cmd []proc) (bool, string) {
@@ -58,6 +70,9 @@ func assertForeground(t *testing.T, c *container) {
 	gw := cmdProcs(ps)[0]
 	if strings.Contains(gw.args, "--no-supervise") {
 		t.Errorf("--no-supervise was handed to the gateway: %s", gw)
+	}
+	if !hasEnv(c, gw.pid, marker) {
+		t.Errorf("the foreground gateway lacks %s from `docker run -e`", marker)
 	}
 	if all := gateways(ps); len(all) != 1 {
 		t.Errorf("want exactly one gateway process (the CMD), got %d:\n%s", len(all), procList(ps))
@@ -81,7 +96,7 @@ func assertForeground(t *testing.T, c *container) {
 // HERMES_S6_SUPERVISED_CHILD guard): one gateway, one `sleep infinity`.
 func TestSupervisedGatewayDoesNotRecurse(t *testing.T) {
 	setup(t)
-	c := startDetached(t, nil, "gateway", "run")
+	c := startDetached(t, []string{"-e", marker}, "gateway", "run")
 
 	s := c.waitSlot("gateway-default", "up for 2 s in a row", func(s svstat) bool {
 		return s.up && s.pid > 0 && s.seconds >= 2
@@ -108,9 +123,10 @@ func TestSupervisedGatewayDoesNotRecurse(t *testing.T) {
 	if holds != 1 {
 		t.Errorf("want exactly one `sleep infinity` (the CMD), got %d:\n%s", holds, procList(ps))
 	}
-	environ := c.mustExec("hermes", "cat", "/proc/"+strconv.Itoa(s.pid)+"/environ")
-	if !strings.Contains("\x00"+environ, "\x00HERMES_S6_SUPERVISED_CHILD=1\x00") {
-		t.Errorf("the supervised gateway's environment lacks HERMES_S6_SUPERVISED_CHILD=1: %q", environ)
+	for _, kv := range []string{"HERMES_S6_SUPERVISED_CHILD=1", marker} {
+		if !hasEnv(c, s.pid, kv) {
+			t.Errorf("the supervised gateway's environment lacks %s", kv)
+		}
 	}
 }
 
