@@ -44,6 +44,28 @@ func TestCmdExitCode(t *testing.T) {
 	}
 }
 
+// What hermes-s6 relies on from the s6 provider, whichever it is: s6-svscan
+// is PID 1, /run/s6/basedir exists, the s6 tools and with-contenv are in
+// /command, and the cont-init hook has run as root (it handed the scandir
+// to the service account and registered gateway-default) before the CMD.
+func TestProviderContract(t *testing.T) {
+	setup(t)
+	script := `cat /proc/1/comm
+test -d /run/s6/basedir && echo basedir
+test -x /command/with-contenv && test -x /command/s6-svc && test -x /command/s6-svstat && echo command
+stat -c 'scandir-owner=%U' /run/service
+test -d /run/service/gateway-default && echo slot-before-cmd`
+	_, r, _ := runForeground(t, "", nil, "sh", "-c", script)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	for _, want := range []string{"s6-svscan\n", "basedir\n", "command\n", "scandir-owner=hermes\n", "slot-before-cmd\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("missing %q in the CMD's output:\n%s", strings.TrimSpace(want), r)
+		}
+	}
+}
+
 // Scenario 13: `docker stop` stops the supervised gateway with SIGTERM; it
 // shuts down cleanly (its last line is in the rotated log) and the
 // container exits 0 before the stop timeout.
