@@ -87,9 +87,13 @@ func TestNonRootControl(t *testing.T) {
 	if !st.Up || !st.WantUp || st.DesiredState != "running" {
 		t.Fatalf("after start as %s: %+v", svc, st)
 	}
-	// The gateway itself runs as the service account, not root.
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.PID)); err != nil || !strings.Contains(string(b), fmt.Sprintf("\nUid:\t%d\t", uid)) {
-		t.Errorf("gateway pid %d is not running as %s: %v", st.PID, svc, err)
+	// The gateway itself runs as the service account, not root. s6 reports
+	// the pid while run is still chaining through s6-setuidgid: poll.
+	if !s6tree.Poll(wait, func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.PID))
+		return err == nil && strings.Contains(string(b), fmt.Sprintf("\nUid:\t%d\t", uid))
+	}) {
+		t.Errorf("gateway pid %d never ran as %s", st.PID, svc)
 	}
 	if r := as("status", "--profile", "coder", "--json"); r.Code != 0 || !strings.Contains(r.Stdout, `"up": true`) {
 		t.Fatalf("status as %s: %s", svc, r)
