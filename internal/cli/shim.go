@@ -57,8 +57,12 @@ func entrypointCmd(c *cli.Context) error {
 	if init == "" {
 		init = shim.DefaultInit
 	}
+	contenv := ""
+	if _, err := os.Stat(withContenv); err == nil {
+		contenv = withContenv
+	}
 	r := &shim.Runner{Stderr: c.App.ErrWriter, Env: os.Environ()}
-	return r.ExecInit(shim.InitArgv(init, self, args))
+	return r.ExecInit(shim.InitArgv(init, contenv, self, args))
 }
 
 // runShim decides what the CMD args become and becomes it. noRedirect,

@@ -17,8 +17,16 @@ func CmdJSON(args []string) string {
 
 // InitArgv is what the entrypoint execs as PID 1: s6-overlay's /init, which
 // runs its arguments as the CMD once the tree is up, here the shim itself.
-func InitArgv(init, self string, args []string) []string {
-	return append([]string{init, self, "shim", "--"}, slices.Clone(args)...)
+// s6-overlay v3 gives the CMD only PATH unless it is wrapped in
+// with-contenv, so when contenv (e.g. /command/with-contenv) is set the
+// shim runs under it and sees `docker run -e` variables such as
+// HERMES_GATEWAY_NO_SUPERVISE, and so does a foreground gateway.
+func InitArgv(init, contenv, self string, args []string) []string {
+	argv := []string{init}
+	if contenv != "" {
+		argv = append(argv, contenv)
+	}
+	return append(append(argv, self, "shim", "--"), slices.Clone(args)...)
 }
 
 // NotPID1 is the entrypoint's one warning when a runtime injected its own

@@ -253,7 +253,7 @@ func TestRunExecFailures(t *testing.T) {
 
 func TestExecInit(t *testing.T) {
 	f := newFakeRunner(nil, nil)
-	argv := InitArgv("/init", "/usr/local/bin/hermes-s6", []string{"gateway", "run"})
+	argv := InitArgv("/init", "", "/usr/local/bin/hermes-s6", []string{"gateway", "run"})
 	if err := catchExec(func() error { return f.ExecInit(argv) }); err != nil {
 		t.Fatal(err)
 	}

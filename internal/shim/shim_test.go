@@ -312,10 +312,17 @@ func TestCmdJSON(t *testing.T) {
 
 func TestInitArgv(t *testing.T) {
 	args := []string{"-p", "coder", "gateway", "run"}
-	got := InitArgv("/init", "/usr/local/bin/hermes-s6", args)
+	got := InitArgv("/init", "", "/usr/local/bin/hermes-s6", args)
 	want := []string{"/init", "/usr/local/bin/hermes-s6", "shim", "--", "-p", "coder", "gateway", "run"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	// Under s6-overlay the shim runs through with-contenv to see the
+	// container environment.
+	withEnv := InitArgv("/init", "/command/with-contenv", "/usr/local/bin/hermes-s6", args)
+	want = append([]string{"/init", "/command/with-contenv"}, want[1:]...)
+	if diff := cmp.Diff(want, withEnv); diff != "" {
+		t.Fatalf("with-contenv (-want +got):\n%s", diff)
 	}
 	got[4] = "changed"
 	if args[0] != "-p" {
