@@ -63,6 +63,7 @@ import (
 
 	"github.com/nousresearch/hermes-s6/internal/account"
 	"github.com/nousresearch/hermes-s6/internal/cmdline"
+	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/internal/state"
@@ -87,10 +88,11 @@ const (
 	DefaultDashboardPort = 9119
 )
 
-// SvscanDefaultMax is how many service directories s6-svscan supervises
-// with its default flags (-c 500 up to s6 2.11; from s6 2.12, -C 1000
-// services where a logged directory counts twice: 500 logged slots
-// either way). Every slot here is logged.
+// SvscanDefaultMax is how many slots s6-svscan supervises with its
+// default flags (SPEC §5.10): in s6 2.11 the default -c 500 counts service
+// directories, and a slot is one directory with two supervisors (service
+// and logger); newer s6 releases also count in services (-C). About 500
+// logged slots either way.
 const SvscanDefaultMax = 500
 
 // WarnSlots is the slot count from which reconcile warns (80 %).
@@ -191,6 +193,12 @@ func (r *run) plan(format string, a ...any) {
 
 func (r *run) run(ctx context.Context) error {
 	scandir := r.Layout.Scandir
+	if !r.DryRun {
+		// Normally s6-overlay made it; created here it is handed over too.
+		if err := os.MkdirAll(scandir, 0o755); err != nil {
+			return fmt.Errorf("scandir: %w", err)
+		}
+	}
 	// 1. Root work.
 	changes, err := rootWork(scandir, r.Service, r.DryRun)
 	for _, c := range changes {
@@ -214,12 +222,6 @@ func (r *run) run(ctx context.Context) error {
 	}
 	migrate := r.migration(cmd, known)
 
-	if !r.DryRun {
-		if err := os.MkdirAll(scandir, 0o755); err != nil {
-			return fmt.Errorf("scandir: %w", err)
-		}
-	}
-
 	// 3. Phase 1 on the volume.
 	rep, err := r.Volume.Scan(ctx, ScanRequest{
 		Home:    r.Layout.Home,
@@ -229,7 +231,12 @@ func (r *run) run(ctx context.Context) error {
 		Now:     r.Now().Unix(),
 	})
 	if err != nil {
-		return fmt.Errorf("read the volume %s: %w", r.Layout.Home, err)
+		// Without the volume no gateway's state is known; the dashboard
+		// does not depend on it.
+		r.errs = append(r.errs, r.volumeError(err))
+		r.dashboard()
+		r.rescan(ctx)
+		return r.result()
 	}
 	r.report(rep, migrate)
 
@@ -254,6 +261,15 @@ func (r *run) run(ctx context.Context) error {
 	r.rescan(ctx)
 	r.checkCount()
 	return r.result()
+}
+
+// volumeError explains a volume phase that could not run at all.
+func (r *run) volumeError(err error) error {
+	err = fmt.Errorf("read the volume %s: %w", r.Layout.Home, err)
+	if a, ok := r.Volume.(AsAccount); ok {
+		return hint.With(err, fmt.Sprintf("reconcile works on the volume as the service account %s (uid %d): it must be able to execute this hermes-s6 binary and to read and write HERMES_HOME", a.Account.Name, a.Account.UID))
+	}
+	return err
 }
 
 func (r *run) result() error {

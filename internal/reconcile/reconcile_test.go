@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nousresearch/hermes-s6/internal/account"
+	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/internal/state"
@@ -836,4 +837,31 @@ func TestRootWork(t *testing.T) {
 			t.Fatalf("account %v: %q", a, changes)
 		}
 	}
+}
+
+// A volume worker that cannot run loses the gateways (their state is
+// unknown), not the dashboard, and says what the account needs.
+func TestVolumeWorkerFailure(t *testing.T) {
+	f := newFixture(t)
+	var out, log bytes.Buffer
+	_, err := Run(context.Background(), Options{
+		Layout: profile.Layout{Home: f.home, Scandir: f.scandir},
+		Tools:  s6.Tools{Dir: "/usr/bin"},
+		Slot: render.Config{Home: f.home, Shebang: render.ShebangSh, Hermes: "hermes",
+			LogArchives: render.DefaultLogArchives, LogSize: render.DefaultLogSize},
+		Getenv: func(string) string { return "" },
+		Out:    &out,
+		Log:    slog.New(slog.NewTextHandler(&log, nil)),
+		Volume: AsAccount{Account: &account.Account{Name: "nobody", UID: 65534, GID: 65534}, Exe: filepath.Join(t.TempDir(), "missing-hermes-s6")},
+	})
+	if err == nil || !strings.Contains(err.Error(), "read the volume") {
+		t.Fatalf("want a volume error, got %v", err)
+	}
+	if hs := hint.Of(err); len(hs) != 1 || !strings.Contains(hs[0], "service account nobody") {
+		t.Fatalf("want a hint naming the account, got %q", hs)
+	}
+	if exists(f.slotDir("gateway-default")) {
+		t.Fatal("a gateway slot was installed without its desired state")
+	}
+	f.upOnPickup("dashboard")
 }
