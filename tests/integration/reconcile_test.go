@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -160,7 +159,8 @@ func TestReconcileBoot(t *testing.T) {
 }
 
 // slotFileIDs records inode and mtime of every file hermes-s6 writes in
-// the scandir (s6's own supervise/ and event/ change as it works).
+// the scandir (not the directories: s6-supervise adds supervise/ and event/
+// to them as it starts, and those change as it works).
 func slotFileIDs(t *testing.T, scandir string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
@@ -169,7 +169,7 @@ func slotFileIDs(t *testing.T, scandir string) map[string]string {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		for _, f := range []string{"", "run", "finish", "type", "down", "log", "log/run"} {
+		for _, f := range []string{"run", "finish", "type", "down", "log/run"} {
 			p := filepath.Join(scandir, e.Name(), f)
 			fi, err := os.Lstat(p)
 			if err != nil {
@@ -274,7 +274,14 @@ func TestReconcileDryRunChangesNothing(t *testing.T) {
 	}
 	env := []string{`HERMES_S6_CMD=["gateway","run"]`, "HERMES_DASHBOARD=1"}
 	check := func(t *testing.T, tr *s6tree.Tree) {
-		before := treeSnapshot(t, tr.Root)
+		// A settled tree: two snapshots 20ms apart agree.
+		var before map[string]string
+		tr.Eventually(t, wait, "the tree to settle", func() bool {
+			s := treeSnapshot(t, tr.Root)
+			settled := cmp.Equal(before, s)
+			before = s
+			return settled
+		})
 		r := tr.RunEnv(t, env, "reconcile", "--dry-run")
 		if r.Code != 0 {
 			t.Fatalf("dry run: %s", r)
@@ -306,7 +313,15 @@ func TestReconcileDryRunChangesNothing(t *testing.T) {
 		// snapshots are taken.
 		addProfile(t, tr, "old")
 		tr.MustRun(t, "register", "--profile", "old")
-		tr.Eventually(t, wait, "old supervised", func() bool { return statusOf(t, tr, "old").Supervised })
+		tr.Eventually(t, wait, "old supervised, its s6-log set up", func() bool {
+			for _, f := range []string{"current", "lock", "state"} {
+				if _, err := os.Stat(filepath.Join(tr.Home, "logs", "gateways", "old", f)); err != nil {
+					return false
+				}
+			}
+			ok, _ := supervised(filepath.Join(tr.Scandir, "gateway-old", "log"))
+			return ok && statusOf(t, tr, "old").Supervised
+		})
 		prepare(t, tr)
 		check(t, tr)
 	})
@@ -484,29 +499,6 @@ func supervised(dir string) (bool, error) {
 	return true, nil
 }
 
-// serviceAccount creates a throwaway system user for the test and removes
-// it at cleanup. Only root can; the caller skips otherwise.
-func serviceAccount(t *testing.T) (name string, uid, gid int) {
-	t.Helper()
-	name = fmt.Sprintf("hs6t%d", os.Getpid()%100000)
-	out, err := exec.Command("useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name).CombinedOutput()
-	if err != nil {
-		t.Fatalf("useradd %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v\n%s", name, err, out)
-		}
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	return name, uid, gid
-}
-
 // copyExecutable copies src into dir (mode 0755).
 func copyExecutable(t *testing.T, src, dir string) string {
 	t.Helper()
@@ -538,7 +530,7 @@ func TestReconcileAsServiceAccount(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("creating a service account and switching to it needs root (CI runs as root)")
 	}
-	name, uid, gid := serviceAccount(t) // removed after the tree is down
+	name, uid, gid := newAccount(t, "rec", 10002) // removed after the tree is down
 	tr := s6tree.Start(t)
 	// The account must reach the tree and run the binaries: t.TempDir()s
 	// are 0700.
@@ -644,9 +636,12 @@ func TestReconcileAsServiceAccount(t *testing.T) {
 
 	// The migrated default gateway runs as the account.
 	st := eventually(t, tr, "default", "the migrated default gateway up", func(s status) bool { return s.Up })
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.PID)); err != nil || !regexp.MustCompile(`(?m)^Uid:\s+`+strconv.Itoa(uid)+`\s`).Match(b) {
-		t.Errorf("gateway pid %d does not run as uid %d: %v\n%s", st.PID, uid, err, b)
-	}
+	// (run is a shell as root until it execs s6-setuidgid, same pid.)
+	asAccount := regexp.MustCompile(`(?m)^Uid:\s+` + strconv.Itoa(uid) + `\s`)
+	tr.Eventually(t, wait, fmt.Sprintf("gateway pid %d running as uid %d", st.PID, uid), func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.PID))
+		return err == nil && asAccount.Match(b)
+	})
 
 	// The account can now drive the tree without root.
 	as := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
