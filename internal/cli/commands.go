@@ -83,6 +83,7 @@ func commands() []*cli.Command {
 		completionCommand(),
 		shimCommand(),
 		entrypointCommand(),
+		doctorCommand(),
 	}
 }
 
@@ -150,7 +151,7 @@ func registerCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.Register(c.Context, p, c.Bool("start"), c.Duration("timeout"))
+	return m.Register(c.Context, p, c.Bool("start"), control.Wait{Timeout: c.Duration("timeout")})
 }
 
 // lifecycle adapts a Manager operation on one profile to a command action.

@@ -112,9 +112,13 @@ func startSlot(ctx context.Context, c *cli.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	timeout := c.Duration("timeout")
+	// The shim hands the gateway to s6 and does not wait for it to come up:
+	// a gateway that exits at once (78, a configuration error) is parked by
+	// its finish script, and the container must stay up so the operator
+	// can look and fix it, as with any supervised slot.
+	w := control.Wait{Timeout: c.Duration("timeout"), NoWait: true}
 	if _, err := os.Stat(m.Layout.SlotDir(p)); errors.Is(err, fs.ErrNotExist) {
-		return m.Register(ctx, p, true, timeout)
+		return m.Register(ctx, p, true, w)
 	}
-	return m.Start(ctx, p, control.Wait{Timeout: timeout})
+	return m.Start(ctx, p, w)
 }

@@ -106,14 +106,13 @@ func (m *Manager) Install(p string, up, syncDown bool) (slot.Result, error) {
 
 // Register installs p's slot atomically and asks s6-svscan to pick it up.
 // With start it then starts the profile (recording desired state running).
-func (m *Manager) Register(ctx context.Context, p string, start bool, timeout time.Duration) error {
+func (m *Manager) Register(ctx context.Context, p string, start bool, w Wait) error {
 	if err := m.checkName(p, true); err != nil {
 		return err
 	}
 	if err := s6.TreeRunning(m.Layout.Scandir); err != nil {
 		return err
 	}
-	w := Wait{Timeout: timeout}
 	return m.locked(ctx, p, w, false, func(deadline time.Time) error {
 		// A new slot is installed down even with start: start removes the
 		// down file once s6-supervise runs it (see bringUp).
