@@ -17,5 +17,5 @@ e2e: build ## tier 3: the image end to end on a real Docker engine (starts docke
 e2e-bench: build ## boot-to-banner latency against a static-service floor, and the CMD's RSS
 	sh scripts/e2e/run.sh bench
 
-image: build ## the release image (s6-overlay from GitHub, gateway from PyPI): needs network
+image: build ## the release image; offline: TEST ONLY s6 provider, no gateway program (said loudly)
 	sh scripts/e2e/run.sh image
