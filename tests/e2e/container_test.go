@@ -121,3 +121,28 @@ func copyOut(c *container, path string) (string, error) {
 		}
 	}
 }
+
+// The advice of the --user refusal works: HERMES_UID/HERMES_GID give the
+// service account other ids, the volume follows, and the supervised
+// gateway runs with them.
+func TestServiceAccountIDs(t *testing.T) {
+	setup(t)
+	c := startDetached(t, []string{"-e", "HERMES_UID=12345", "-e", "HERMES_GID=12346"}, "gateway", "run")
+	c.waitSlot("gateway-default", "up", func(s svstat) bool { return s.up })
+	var gw proc
+	c.waitCmd("the supervised gateway runs as 12345:12346", func(ps, _ []proc) (bool, string) {
+		g := gateways(ps)
+		if len(g) != 1 {
+			return false, fmt.Sprintf("gateways: %v", g)
+		}
+		gw = g[0]
+		status := c.exec("hermes", "cat", fmt.Sprintf("/proc/%d/status", gw.pid)).stdout
+		return strings.Contains(status, "\nUid:\t12345\t") && strings.Contains(status, "\nGid:\t12346\t"), status
+	})
+	if owner := strings.TrimSpace(c.mustExec("hermes", "stat", "-c", "%u:%g", "/opt/data")); owner != "12345:12346" {
+		t.Errorf("/opt/data is owned by %s, want 12345:12346", owner)
+	}
+	if logs := c.logs(); !strings.Contains(logs, "hermes is now 12345:12346") {
+		t.Errorf("the id change is not in docker logs:%s", tail(logs, 20))
+	}
+}
