@@ -45,27 +45,34 @@ var bom = []byte("\xef\xbb\xbf")
 // parse, or whose state is not understood, gives Corrupt with Problem set.
 // Only I/O errors other than "does not exist" are returned as errors.
 func Read(path string) (*File, error) {
-	f := &File{Path: path, Desired: None}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return f, nil
+		return &File{Path: path, Desired: None}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read desired state: %w", err)
 	}
+	return Parse(path, b), nil
+}
+
+// Parse interprets b, the content of the state file at path, as Read does,
+// for callers that open the file themselves (doctor, which never follows a
+// symlink on the volume).
+func Parse(path string, b []byte) *File {
+	f := &File{Path: path, Desired: None}
 	b = bytes.TrimPrefix(b, bom)
 	if err := json.Unmarshal(b, &f.keys); err != nil || f.keys == nil {
 		if err == nil {
 			err = errors.New("not a JSON object")
 		}
 		f.Desired, f.Problem, f.keys = Corrupt, fmt.Errorf("%s: %w", path, err), nil
-		return f, nil
+		return f
 	}
 	f.Desired, f.Problem = interpret(f.keys)
 	if f.Problem != nil {
 		f.Desired, f.Problem = Corrupt, fmt.Errorf("%s: %w", path, f.Problem)
 	}
-	return f, nil
+	return f
 }
 
 // interpret applies SPEC §4: desired_state wins; without it the gateway's

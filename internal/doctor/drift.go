@@ -1,0 +1,232 @@
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nousresearch/hermes-s6/internal/cmdline"
+	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/shim"
+	"github.com/nousresearch/hermes-s6/internal/slot"
+	"github.com/nousresearch/hermes-s6/internal/state"
+	"github.com/nousresearch/hermes-s6/s6"
+)
+
+type statusResult struct {
+	st  s6.Status
+	err error
+}
+
+// statusOf is Env.Status of dir, asked once per run so that every check
+// judges the same moment.
+func (e *Env) statusOf(ctx context.Context, dir string) (s6.Status, error) {
+	if e.statuses == nil {
+		e.statuses = map[string]statusResult{}
+	}
+	if r, ok := e.statuses[dir]; ok {
+		return r.st, r.err
+	}
+	st, err := e.Status(ctx, dir)
+	e.statuses[dir] = statusResult{st, err}
+	return st, err
+}
+
+// lastExit says how the process last ended, for a problem line.
+func lastExit(st s6.Status) string {
+	switch {
+	case st.Signal != "":
+		return "last killed by " + st.Signal
+	case st.ExitCode == 78:
+		return "last exit 78 (configuration error: finish parked it)"
+	case st.ExitCode == 0:
+		return "last exit 0 (a deliberate stop: finish parked it)"
+	case st.ExitCode > 0:
+		return fmt.Sprintf("last exit %d", st.ExitCode)
+	}
+	return "it has not run since it was picked up"
+}
+
+func checkDrift(ctx context.Context, e *Env) []Finding {
+	r := report{check: CheckDrift}
+	if e.treeErr() != nil {
+		return r.done("no s6-svscan: nothing to compare (see " + CheckSvscan + ")")
+	}
+	n := 0
+	for _, s := range e.slots() {
+		if s.Profile == "" {
+			continue // the dashboard follows HERMES_DASHBOARD, not a state file
+		}
+		st, err := e.statusOf(ctx, s.Dir)
+		if err != nil {
+			r.warn(fmt.Sprintf("%s: cannot read its status: %v", s.Name, err), asRoot)
+			continue
+		}
+		if !st.Supervised {
+			r.warn(fmt.Sprintf("%s is not supervised: s6-svscan has not picked it up", s.Name),
+				fmt.Sprintf("%s -a %s", e.tool("s6-svscanctl"), q(e.Layout.Scandir)))
+			continue
+		}
+		f, err := e.readState(s.Profile)
+		if err != nil || f.Desired == state.Corrupt {
+			continue // state reports it
+		}
+		n++
+		p := s.Profile
+		start, stop := "hermes-s6 start --profile "+p, "hermes-s6 stop --profile "+p
+		switch f.Desired {
+		case state.Running:
+			switch {
+			case !st.WantUp:
+				r.fail(fmt.Sprintf("%s: desired state running, but s6 keeps it down (%s)", s.Name, lastExit(st)),
+					fmt.Sprintf("%s  # if it exits by itself, read hermes-s6 logs --profile %s -n 50 first", start, p))
+			case !st.Up && st.Seconds >= int(Settle.Seconds()):
+				r.fail(fmt.Sprintf("%s: desired state running, s6 wants it up, but it has been down for %ds (%s)", s.Name, st.Seconds, lastExit(st)),
+					fmt.Sprintf("hermes-s6 logs --profile %s -n 50  # it fails to start: the gateway or its run script says why", p))
+			case !st.NormallyUp:
+				r.warn(fmt.Sprintf("%s: desired state running, but its down file would keep it down when s6-svscan restarts", s.Name), start)
+			}
+		case state.Stopped:
+			switch {
+			case st.Up || st.WantUp:
+				r.warn(fmt.Sprintf("%s: desired state stopped, but s6 runs it (pid %d): the next container start leaves it down", s.Name, st.PID), stop)
+			case st.NormallyUp:
+				r.warn(fmt.Sprintf("%s: desired state stopped, but it has no down file: an s6-svscan restart would start it", s.Name), stop)
+			}
+		case state.None:
+			if st.Up || st.WantUp {
+				r.warn(fmt.Sprintf("%s runs, but no desired state is recorded: the next container start leaves it down", s.Name),
+					start+"  # records running; "+stop+" records stopped")
+			}
+		}
+	}
+	return r.done(count(n, "gateway slot is", "gateway slots are") + " as the desired state says")
+}
+
+// dashboardContainer reports whether the container's CMD (HERMES_S6_CMD)
+// is the dashboard: such a container has no gateway slots.
+func (e *Env) dashboardContainer() bool {
+	var cmd []string
+	raw := e.Getenv(shim.EnvCmd)
+	return raw != "" && json.Unmarshal([]byte(raw), &cmd) == nil && cmdline.IsDashboard(cmd)
+}
+
+func checkProfiles(_ context.Context, e *Env) []Finding {
+	r := report{check: CheckProfiles}
+	if e.dashboardContainer() {
+		return r.done("dashboard container (" + shim.EnvCmd + "): no gateway slots expected")
+	}
+	if fi, err := os.Stat(e.Layout.Scandir); err != nil || !fi.IsDir() {
+		return r.done("no scandir to compare the profiles with (see " + CheckScandir + ")")
+	}
+	names, skipped, err := e.Layout.Scan()
+	if err != nil {
+		fix := asRoot
+		if w := e.runner(); w != nil {
+			fix = fmt.Sprintf("chown -h %s %s", w.owner(), q(filepath.Join(e.Layout.Home, "profiles")))
+		}
+		r.fail(err.Error(), fix)
+	}
+	for _, sk := range skipped {
+		name := filepath.Base(sk.Dir)
+		fi, err := os.Lstat(sk.Dir)
+		if err != nil {
+			continue
+		}
+		hasSoul := false
+		if _, err := os.Lstat(filepath.Join(sk.Dir, "SOUL.md")); err == nil {
+			hasSoul = true
+		}
+		switch {
+		case name == profile.Default:
+			r.warn(sk.Dir+": the default profile lives at HERMES_HOME itself; this directory is ignored",
+				note(fmt.Sprintf("move what it holds that you need to %s, then: rm -r -- %s", e.Layout.Home, q(sk.Dir))))
+		case fi.Mode()&fs.ModeSymlink != 0:
+			r.warn(sk.Dir+" is a symlink: profile directories are never followed, so it is no profile",
+				fmt.Sprintf("rm -- %s && mv -- %s %s  # the directory itself in place of the link", q(sk.Dir), q(linkTarget(sk.Dir)), q(sk.Dir)))
+		case fi.IsDir() && profile.Validate(name) != nil && hasSoul:
+			r.warn(fmt.Sprintf("%s has a SOUL.md but %q is no valid profile name (%s), so it is never registered", sk.Dir, name, profile.Rule),
+				fmt.Sprintf("mv -- %s %s", q(sk.Dir), q(filepath.Join(filepath.Dir(sk.Dir), suggestName(name)))))
+		}
+	}
+	all := append([]string{profile.Default}, names...)
+	for _, p := range all {
+		if _, err := os.Stat(e.Layout.SlotDir(p)); err == nil {
+			continue
+		}
+		r.warn(fmt.Sprintf("profile %s has no slot (%s): it cannot be started until it is registered (the next container start registers it)", p, e.Layout.SlotDir(p)),
+			"hermes-s6 register --profile "+p)
+	}
+	return r.done(count(len(all), "profile", "profiles") + ", each with a slot")
+}
+
+// linkTarget is where the symlink p points, as an absolute path when it
+// is relative (for a fix line; the link is read, not followed).
+func linkTarget(p string) string {
+	t, err := os.Readlink(p)
+	if err != nil {
+		return "TARGET"
+	}
+	if !filepath.IsAbs(t) {
+		t = filepath.Join(filepath.Dir(p), t)
+	}
+	return t
+}
+
+// suggestName maps an invalid profile name to a valid one, for a fix line.
+func suggestName(name string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(name) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
+			b.WriteRune(c)
+		default:
+			b.WriteRune('-')
+		}
+	}
+	s := strings.TrimLeft(b.String(), "-_")
+	if s == "" || s == profile.Default {
+		s = "profile-" + s
+	}
+	if len(s) > profile.MaxLen {
+		s = s[:profile.MaxLen]
+	}
+	return s
+}
+
+func checkSlots(_ context.Context, e *Env) []Finding {
+	r := report{check: CheckSlots}
+	ents, err := os.ReadDir(e.Layout.Scandir)
+	if err != nil {
+		return r.done("no scandir to look in")
+	}
+	scandir := e.Layout.Scandir
+	n := 0
+	for _, ent := range ents {
+		p, ok := strings.CutPrefix(ent.Name(), profile.SlotPrefix)
+		if !ok {
+			continue
+		}
+		dir := filepath.Join(scandir, ent.Name())
+		hidden := filepath.Join(scandir, slot.RemovingPrefix+ent.Name())
+		remove := fmt.Sprintf("%s -d %s; mv -- %s %s && %s -an %s", e.tool("s6-svc"), q(dir), q(dir), q(hidden), e.tool("s6-svscanctl"), q(scandir))
+		if err := profile.Validate(p); err != nil {
+			r.warn(fmt.Sprintf("%s: %q is no valid profile name, so hermes-s6 cannot manage this slot", dir, p), remove)
+			continue
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			r.warn(dir+" is not a directory: s6-svscan cannot supervise it", "rm -- "+q(dir))
+			continue
+		}
+		n++
+		if err := e.Layout.Exists(p); err != nil {
+			r.warn(fmt.Sprintf("%s belongs to profile %s, whose directory is gone (%s): the next container start drops it", ent.Name(), p, e.Layout.ProfileDir(p)),
+				"hermes-s6 unregister --profile "+p)
+		}
+	}
+	return r.done(count(n, "gateway slot", "gateway slots") + ", each for an existing profile")
+}

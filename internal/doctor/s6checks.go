@@ -1,0 +1,353 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/shim"
+	"github.com/nousresearch/hermes-s6/internal/slot"
+	"github.com/nousresearch/hermes-s6/render"
+	"github.com/nousresearch/hermes-s6/s6"
+)
+
+// RequiredTools are the s6 tools hermes-s6 and its slots run.
+var RequiredTools = []string{"s6-svc", "s6-svstat", "s6-svscanctl", "s6-svwait", "s6-log", "s6-setuidgid"}
+
+// OptionalTool is run only by slots with a crash limit.
+const OptionalTool = "s6-permafailon"
+
+// tool is the resolved path of an s6 tool for a fix line, or its bare name.
+func (e *Env) tool(name string) string {
+	if p, err := e.Tools.Path(name); err == nil {
+		return p
+	}
+	return name
+}
+
+func checkTools(_ context.Context, e *Env) []Finding {
+	r := report{check: CheckTools}
+	where := "on PATH"
+	if e.Tools.Dir != "" {
+		where = "in " + e.Tools.Dir
+	}
+	var missing, found []string
+	for _, t := range RequiredTools {
+		p, err := e.Tools.Path(t)
+		if err != nil {
+			missing = append(missing, t)
+			continue
+		}
+		found = append(found, p)
+	}
+	if len(missing) > 0 {
+		fix := "apt-get install s6 execline  # Debian; else point HERMES_S6_BIN (--s6-bin) at the s6 tools"
+		if e.Tools.Dir != "" {
+			if onPath, err := (s6.Tools{}).Path(missing[0]); err == nil {
+				fix = "export HERMES_S6_BIN=  # use the s6 tools on PATH (" + filepath.Dir(onPath) + ")"
+			} else {
+				fix = note("point HERMES_S6_BIN (--s6-bin) at the directory of the s6 tools of the running tree")
+			}
+		}
+		r.fail(fmt.Sprintf("%s not found %s", strings.Join(missing, ", "), where), fix)
+	}
+	if _, err := e.Tools.Path(OptionalTool); err != nil {
+		r.warn(fmt.Sprintf("%s not found %s: slots with --crash-limit would fail to start", OptionalTool, where),
+			"apt-get install s6  # Debian; or leave --crash-limit off")
+	}
+	if s6.DefaultBin() == s6.OverlayBin && filepath.Clean(e.Tools.Dir) != s6.OverlayBin && len(found) > 0 {
+		r.warn(fmt.Sprintf("s6-overlay's tools are in %s but hermes-s6 runs %s: tools of another s6 version may misread the tree's status files",
+			s6.OverlayBin, filepath.Dir(found[0])), "export HERMES_S6_BIN="+s6.OverlayBin)
+	}
+	ok := fmt.Sprintf("%s resolve %s", strings.Join(RequiredTools, ", "), where)
+	if e.Tools.Dir == "" {
+		ok += fmt.Sprintf(" (%s; no %s, which is fine)", filepath.Dir(firstOr(found, "")), s6.OverlayBin)
+	}
+	return r.done(ok)
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}
+
+func checkDetect(_ context.Context, e *Env) []Finding {
+	r := report{check: CheckDetect}
+	ok, why := shim.DetectS6(e.ProcRoot, e.Basedir)
+	if !ok {
+		r.warn(why+": `gateway run` as the container CMD runs in the foreground, unsupervised (expected outside a container)",
+			note("in a container, start it through the image's entrypoint so s6-overlay's /init is PID 1 (no docker run --init, no --entrypoint)"))
+	}
+	return r.done(fmt.Sprintf("s6-svscan is PID 1 (%s) and %s exists: `gateway run` is supervised",
+		filepath.Join(e.ProcRoot, "1", "comm"), e.Basedir))
+}
+
+func checkScandir(_ context.Context, e *Env) []Finding {
+	r := report{check: CheckScandir}
+	dir := e.Layout.Scandir
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.fail(dir+" does not exist", "mkdir -p "+q(dir)+"  # then start s6-svscan on it; or point HERMES_S6_SCANDIR (--scandir) at s6's scan directory (s6-overlay: /run/service)")
+		return r.found
+	case err != nil:
+		r.fail(err.Error(), asRoot)
+		return r.found
+	case !fi.IsDir():
+		r.fail(dir+" is not a directory", note("point HERMES_S6_SCANDIR (--scandir) at s6's scan directory (s6-overlay: /run/service)"))
+		return r.found
+	}
+	if c := e.controller(); c != nil && !can(fi, c, wBit|xBit) {
+		r.fail(fmt.Sprintf("%s (%s): %s cannot create slots or slot locks in it", dir, describe(fi), c),
+			fmt.Sprintf("chown %s %s", c.owner(), q(dir)))
+	}
+	return r.done(dir + " is a directory")
+}
+
+func checkSvscan(_ context.Context, e *Env) []Finding {
+	r := report{check: CheckSvscan}
+	scandir := e.Layout.Scandir
+	if err := e.treeErr(); err != nil {
+		fix := note("start s6-svscan on " + scandir)
+		if hs := hint.Of(err); len(hs) > 0 {
+			fix = note(hs[0])
+		}
+		r.fail(err.Error(), fix)
+		return r.found
+	}
+	c := e.controller()
+	if c == nil {
+		return r.done("s6-svscan listens on " + scandir)
+	}
+	ctl := filepath.Join(scandir, ".s6-svscan")
+	fi, err := os.Stat(ctl)
+	if err != nil {
+		r.fail(err.Error(), note("restart s6-svscan on "+scandir))
+		return r.found
+	}
+	if !can(fi, c, xBit) {
+		r.fail(fmt.Sprintf("%s (%s): %s cannot reach s6-svscan's control FIFO", ctl, describe(fi), c),
+			fmt.Sprintf("chmod %04o %s", modeBits(fi)|0o711, q(ctl)))
+	}
+	for _, n := range []struct {
+		name string
+		need uint32
+		what string
+	}{{"control", wBit, "send s6-svscanctl commands"}, {"lock", rBit, "check that s6-svscan runs"}} {
+		p := filepath.Join(ctl, n.name)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			r.fail(err.Error(), note("restart s6-svscan on "+scandir))
+			continue
+		}
+		u, _ := ownerOf(fi)
+		fix := fmt.Sprintf("chown %s %s", c.owner(), q(p))
+		switch {
+		case !can(fi, c, n.need):
+			r.fail(fmt.Sprintf("%s (%s): %s cannot %s", p, describe(fi), c, n.what), fix)
+		case u != c.uid:
+			r.warn(fmt.Sprintf("%s (%s) is not %s's, as the boot reconcile leaves it", p, describe(fi), c), fix)
+		}
+	}
+	return r.done(fmt.Sprintf("s6-svscan listens on %s and %s can control it", scandir, c))
+}
+
+func checkLeftovers(_ context.Context, e *Env) []Finding {
+	r := report{check: CheckLeftovers}
+	ents, err := os.ReadDir(e.Layout.Scandir)
+	if err != nil {
+		return r.done("no scandir to look in")
+	}
+	for _, ent := range ents {
+		n := ent.Name()
+		removing := strings.HasPrefix(n, slot.RemovingPrefix)
+		if !removing && !strings.HasPrefix(n, slot.StagingPrefix) {
+			continue
+		}
+		p := filepath.Join(e.Layout.Scandir, n)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		age := e.Now().Sub(fi.ModTime())
+		if age < LeftoverAge {
+			continue // a register or unregister may be at work on it
+		}
+		fix := "rm -rf -- " + q(p)
+		if removing {
+			fix = fmt.Sprintf("%s -an %s && %s", e.tool("s6-svscanctl"), q(e.Layout.Scandir), fix)
+		}
+		r.warn(fmt.Sprintf("%s is left over from a hermes-s6 command that died %s ago (s6-svscan ignores it)", p, age.Round(1e9)), fix)
+	}
+	return r.done("no leftover staging or removal directories")
+}
+
+// slotRef is a slot hermes-s6 manages.
+type slotRef struct {
+	Name    string // directory name in the scandir
+	Profile string // "" for the dashboard
+	Dir     string
+}
+
+// logDir is where the slot's s6-log writes.
+func (s slotRef) logDir(l profile.Layout) string {
+	if s.Profile == "" {
+		return filepath.Join(l.Home, "logs", "dashboard") // render: LogSubdir of the dashboard
+	}
+	return l.LogDir(s.Profile)
+}
+
+// slots lists the gateway slots with valid names (default first, then
+// sorted) and the dashboard, when present as directories.
+func (e *Env) slots() []slotRef {
+	ents, err := os.ReadDir(e.Layout.Scandir)
+	if err != nil {
+		return nil
+	}
+	var out []slotRef
+	var dash *slotRef
+	for _, ent := range ents {
+		n := ent.Name()
+		p, isGateway := strings.CutPrefix(n, profile.SlotPrefix)
+		if (!isGateway || profile.Validate(p) != nil) && n != render.DashboardSlot {
+			continue
+		}
+		dir := filepath.Join(e.Layout.Scandir, n)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		if !isGateway {
+			dash = &slotRef{Name: n, Dir: dir}
+			continue
+		}
+		out = append(out, slotRef{Name: n, Profile: p, Dir: dir})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Profile == profile.Default) != (out[j].Profile == profile.Default) {
+			return out[i].Profile == profile.Default
+		}
+		return out[i].Profile < out[j].Profile
+	})
+	if dash != nil {
+		out = append(out, *dash)
+	}
+	return out
+}
+
+// skeletonPart is one path of the supervise skeleton (SPEC §3).
+type skeletonPart struct {
+	rel  string
+	dir  bool // else a FIFO
+	mode uint32
+	need uint32 // access the controller needs
+	what string // what it cannot do without it
+}
+
+var skeletonParts = []skeletonPart{
+	{"", true, 0o755, wBit | xBit, "keep the down file in step"},
+	{"supervise", true, 0o755, xBit, "reach supervise/control"},
+	{"supervise/control", false, 0o660, wBit, "send s6-svc commands"},
+	{"event", true, 0o3730, wBit | xBit, "wait for state changes (s6-svwait, s6-svc -w)"},
+}
+
+func checkSupervise(_ context.Context, e *Env) []Finding {
+	r := report{check: CheckSupervise}
+	c := e.controller()
+	if c == nil {
+		return r.done("only root controls the slots: no ownership to check")
+	}
+	n := 0
+	for _, s := range e.slots() {
+		for _, d := range []string{s.Dir, filepath.Join(s.Dir, "log")} {
+			if d != s.Dir {
+				if _, err := os.Stat(d); err != nil {
+					continue
+				}
+			}
+			n++
+			skeletonFindings(&r, d, c)
+		}
+	}
+	return r.done(fmt.Sprintf("%s the supervise skeleton for %s", count(n, "slot or logger directory has", "slot and logger directories have"), c))
+}
+
+// skeletonFindings checks one service directory's skeleton for c and adds
+// at most one finding with a fix that repairs every part that is off.
+func skeletonFindings(r *report, dir string, c *ident) {
+	var problems, fix []string
+	sev := OK
+	worse := func(s Severity) {
+		if s == Fail || sev == OK {
+			sev = s
+		}
+	}
+	for _, part := range skeletonParts {
+		p := filepath.Join(dir, filepath.FromSlash(part.rel))
+		name := filepath.Join(filepath.Base(dir), filepath.FromSlash(part.rel))
+		if filepath.Base(dir) == "log" {
+			name = filepath.Join(filepath.Base(filepath.Dir(dir)), name)
+		}
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			worse(Fail)
+			problems = append(problems, name+" is missing (s6-supervise would create it for root only)")
+			if part.dir {
+				fix = append(fix, fmt.Sprintf("mkdir %s", q(p)))
+			} else {
+				fix = append(fix, fmt.Sprintf("mkfifo %s", q(p)))
+			}
+			fix = append(fix, fmt.Sprintf("chown %s %s", c.owner(), q(p)), fmt.Sprintf("chmod %04o %s", part.mode, q(p)))
+			continue
+		case err != nil:
+			worse(Fail)
+			problems = append(problems, err.Error())
+			continue
+		case part.dir && !fi.IsDir(), !part.dir && fi.Mode()&fs.ModeNamedPipe == 0:
+			worse(Fail)
+			problems = append(problems, fmt.Sprintf("%s is a %s, not a %s", name, typeWord(fi), map[bool]string{true: "directory", false: "FIFO"}[part.dir]))
+			continue
+		}
+		// Usable and the controller's: fine, whatever the exact mode.
+		u, _ := ownerOf(fi)
+		switch {
+		case !can(fi, c, part.need):
+			worse(Fail)
+			problems = append(problems, fmt.Sprintf("%s (%s): %s cannot %s", name, describe(fi), c, part.what))
+		case u != c.uid:
+			worse(Warn)
+			problems = append(problems, fmt.Sprintf("%s is %s, not %s's as the skeleton makes it (%04o)", name, describe(fi), c, part.mode))
+		default:
+			continue
+		}
+		fix = append(fix, fmt.Sprintf("chown %s %s", c.owner(), q(p)), fmt.Sprintf("chmod %04o %s", part.mode, q(p)))
+	}
+	if sev == OK {
+		return
+	}
+	r.add(sev, strings.Join(problems, "; "), strings.Join(fix, " && "))
+}
+
+func typeWord(fi fs.FileInfo) string {
+	switch t := fi.Mode().Type(); {
+	case t&fs.ModeSymlink != 0:
+		return "symlink"
+	case t&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case t.IsDir():
+		return "directory"
+	case t.IsRegular():
+		return "regular file"
+	default:
+		return t.String()
+	}
+}
