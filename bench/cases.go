@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// svstatFields is the field list hermes-s6 status asks s6-svstat for.
+const svstatFields = "up,wantedup,normallyup,ready,pid,exitcode,signal,updownfor"
+
+// fine is the harness's poll interval while a measured wait runs.
+const fine = 100 * time.Microsecond
+
+// errRows marks every row of a benchmark with err.
+func errRows(rows []row, err error) []row {
+	for i := range rows {
+		if rows[i].err == nil && rows[i].skip == "" && len(rows[i].subject) == 0 {
+			rows[i].err = err
+		}
+	}
+	return rows
+}
+
+// lab is one benchmark's tree, home and command builders.
+type lab struct {
+	b    *bench
+	t    *tree
+	home string
+	env  []string
+}
+
+func (b *bench) newLab(name string) (*lab, error) {
+	home, err := freshDir(b.ws.homeDir, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(home, "standin"), 0o755); err != nil {
+		return nil, err
+	}
+	t, err := startTree(b.cfg.s6bin, filepath.Join(b.ws.scan, name))
+	if err != nil {
+		return nil, err
+	}
+	return &lab{b: b, t: t, home: home, env: b.env(t.scandir, home)}, nil
+}
+
+func (l *lab) close() {
+	l.t.stop()
+	os.RemoveAll(l.home)
+}
+
+func (l *lab) hermes(args ...string) proc {
+	return proc{argv: append([]string{l.b.cfg.hermesS6}, args...), env: l.env}
+}
+
+func (l *lab) tool(name string, args ...string) proc {
+	return proc{argv: append([]string{filepath.Join(l.b.cfg.s6bin, name)}, args...), env: l.env}
+}
+
+func (l *lab) script(name string, args ...string) proc {
+	return proc{argv: append([]string{filepath.Join(l.b.cfg.baseline, name)}, args...), env: l.env}
+}
+
+func (l *lab) slot(p string) string { return filepath.Join(l.t.scandir, "gateway-"+p) }
+
+// awaitStarts waits until the stand-in gateway has recorded more than n
+// starts.
+func (l *lab) awaitStarts(n int) error {
+	if !pollUntil(10*time.Second, time.Millisecond, func() bool { return starts(l.home) > n }) {
+		return fmt.Errorf("%w waiting for the stand-in gateway to start (s6-svscan output: %s)", errTimeout, l.t.output())
+	}
+	return nil
+}
+
+// status: 1a/1b, hermes-s6 status --profile P vs bare s6-svstat.
+func (b *bench) status(ctx context.Context) []row {
+	rows := []row{
+		{id: "1a", name: "status --profile P, slot down", goal: atMost, target: 2, paired: true},
+		{id: "1b", name: "status --profile P, slot running", goal: atMost, target: 2, paired: true},
+		{id: "1f", name: "  floor: an empty static Go program", goal: info, paired: true},
+	}
+	b.progress("status: hermes-s6 status vs s6-svstat -o …")
+	l, err := b.newLab("status")
+	if err != nil {
+		return errRows(rows, err)
+	}
+	defer l.close()
+	const p = "bench"
+	if err := makeProfile(l.home, p, ""); err != nil {
+		return errRows(rows, err)
+	}
+	if err := l.hermes("register", "--profile", p).must(ctx); err != nil {
+		return errRows(rows, err)
+	}
+	slot := l.slot(p)
+	if !pollUntil(10*time.Second, time.Millisecond, func() bool { return supervised(slot) }) {
+		return errRows(rows, fmt.Errorf("%s never supervised", slot))
+	}
+	measure := func(r *row, wantUp string) {
+		check := func(out, want string) error {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("unexpected output %q (want %q in it)", out, want)
+			}
+			return nil
+		}
+		hs := func() (sample, error) {
+			d, out, err := l.hermes("status", "--profile", p).timed(ctx)
+			if err == nil {
+				err = check(out, "gateway-"+p)
+			}
+			return sample{d: d}, err
+		}
+		sv := func() (sample, error) {
+			d, out, err := l.tool("s6-svstat", "-o", svstatFields, slot).timed(ctx)
+			if err == nil {
+				err = check(out, wantUp+" ")
+			}
+			return sample{d: d}, err
+		}
+		as, bs, err := interleave(ctx, b.cfg.scale(150), 10, hs, sv)
+		r.subject, r.ref, r.err = durations(as, ""), durations(bs, ""), err
+	}
+	measure(&rows[0], "false")
+	n := starts(l.home)
+	if err := l.hermes("start", "--profile", p).must(ctx); err != nil {
+		rows[1].err = err
+		return rows
+	}
+	if err := l.awaitStarts(n); err != nil {
+		rows[1].err = err
+		return rows
+	}
+	measure(&rows[1], "true")
+	rows[0].note = "reference: s6-svstat -o " + svstatFields + " SLOT (whole process, both sides)"
+	floor := func() (sample, error) {
+		d, _, err := proc{argv: []string{b.cfg.floor}, env: l.env}.timed(ctx)
+		return sample{d: d}, err
+	}
+	sv := func() (sample, error) {
+		d, _, err := l.tool("s6-svstat", "-o", svstatFields, slot).timed(ctx)
+		return sample{d: d}, err
+	}
+	as, bs, err := interleave(ctx, b.cfg.scale(150), 10, floor, sv)
+	rows[2].subject, rows[2].ref, rows[2].err = durations(as, ""), durations(bs, ""), err
+	rows[2].note = "bench/floor, `func main() {}` built static like hermes-s6: what any Go command pays on this machine before doing anything"
+	return rows
+}
+
+// register: 2, hermes-s6 register vs bench/baseline/register.sh, each
+// until s6-supervise listens on the new slot.
+func (b *bench) register(ctx context.Context) []row {
+	rows := []row{
+		{id: "2", name: "register one slot, until supervised", goal: atLeast, target: 3, paired: true},
+		{id: "2c", name: "  … command alone", goal: info, paired: true, speedup: true},
+		{id: "2f", name: "  floor: empty Go process + rename + rescan FIFO", goal: info, paired: true, speedup: true},
+	}
+	b.progress("register: hermes-s6 register vs bench/baseline/register.sh")
+	l, err := b.newLab("register")
+	if err != nil {
+		return errRows(rows, err)
+	}
+	defer l.close()
+	const p = "reg"
+	if err := makeProfile(l.home, p, ""); err != nil {
+		return errRows(rows, err)
+	}
+	slot := l.slot(p)
+	var files [2]map[string]string
+	side := func(i int, pr proc) func() (sample, error) {
+		return func() (sample, error) {
+			t0 := time.Now()
+			dc, _, err := pr.timed(ctx)
+			if err != nil {
+				return sample{}, err
+			}
+			if !pollUntil(10*time.Second, fine, func() bool { return supervised(slot) }) {
+				return sample{}, fmt.Errorf("%s: %w waiting for s6-supervise on %s", pr.argv[0], errTimeout, slot)
+			}
+			d := time.Since(t0)
+			if files[i] == nil {
+				files[i] = slotFiles(slot, l.home)
+			}
+			// Not timed: take the slot away for the next run.
+			return sample{d: d, extra: map[string]time.Duration{"cmd": dc}}, l.hermes("unregister", "--profile", p).must(ctx)
+		}
+	}
+	as, bs, err := interleave(ctx, b.cfg.scale(25), 2, side(0, l.hermes("register", "--profile", p)), side(1, l.script("register.sh", p)))
+	r := &rows[0]
+	r.subject, r.ref, r.err = durations(as, ""), durations(bs, ""), err
+	r.note = "reference: bench/baseline/register.sh (POSIX sh: validate, stage, printf the files, chmod, mv, s6-svscanctl -a, poll s6-svok back to back)"
+	if d := diffFiles(files[0], files[1]); d != "" {
+		r.note += "; PARITY: the baseline's slot differs from hermes-s6's: " + d
+	} else if err == nil {
+		r.note += "; its slot is byte-identical to hermes-s6's"
+	}
+	rows[1].subject, rows[1].ref, rows[1].err = durations(as, "cmd"), durations(bs, "cmd"), err
+	rows[1].note = "hermes-s6 register returns once s6-svscan is told; the baseline waits for s6-supervise itself"
+
+	// The floor: the least any Go register can cost here, an empty Go
+	// process plus the pickup itself (slot prebuilt, untimed; renamed into
+	// place and 'a' written on .s6-svscan/control, timed until supervised).
+	stage := filepath.Join(l.t.scandir, ".bench-stage")
+	floor := func() (sample, error) {
+		if err := l.hermes("render", "--profile", p, "--out", stage).must(ctx); err != nil {
+			return sample{}, err
+		}
+		t0 := time.Now()
+		if _, _, err := (proc{argv: []string{b.cfg.floor}, env: l.env}).timed(ctx); err != nil {
+			return sample{}, err
+		}
+		if err := os.Rename(stage, slot); err != nil {
+			return sample{}, err
+		}
+		if err := writeFIFO(filepath.Join(l.t.scandir, ".s6-svscan", "control"), "a"); err != nil {
+			return sample{}, err
+		}
+		if !pollUntil(10*time.Second, fine, func() bool { return supervised(slot) }) {
+			return sample{}, fmt.Errorf("floor: %w waiting for s6-supervise on %s", errTimeout, slot)
+		}
+		d := time.Since(t0)
+		return sample{d: d}, l.hermes("unregister", "--profile", p).must(ctx)
+	}
+	as, bs, err = interleave(ctx, b.cfg.scale(25), 2, floor, side(1, l.script("register.sh", p)))
+	rows[2].subject, rows[2].ref, rows[2].err = durations(as, ""), durations(bs, ""), err
+	rows[2].note = "the best speed-up any Go register could reach here: its ratio caps row 2's"
+	return rows
+}
+
+// cycle: 3, hermes-s6 start + stop vs s6-svc -u -wu + s6-svc -d -wD. Each
+// start is followed, untimed, by a wait until the stand-in gateway runs, so
+// both sides stop a fully started gateway.
+func (b *bench) cycle(ctx context.Context) []row {
+	rows := []row{
+		{id: "3", name: "start + stop cycle", goal: atMost, target: 1.3, paired: true},
+		{id: "3s", name: "  start alone", goal: info, paired: true},
+		{id: "3d", name: "  stop alone", goal: info, paired: true},
+	}
+	b.progress("cycle: hermes-s6 start+stop vs s6-svc -u -wu + s6-svc -d -wD")
+	l, err := b.newLab("cycle")
+	if err != nil {
+		return errRows(rows, err)
+	}
+	defer l.close()
+	const p = "cyc"
+	if err := makeProfile(l.home, p, ""); err != nil {
+		return errRows(rows, err)
+	}
+	if err := l.hermes("register", "--profile", p).must(ctx); err != nil {
+		return errRows(rows, err)
+	}
+	slot := l.slot(p)
+	if !pollUntil(10*time.Second, time.Millisecond, func() bool { return supervised(slot) }) {
+		return errRows(rows, fmt.Errorf("%s never supervised", slot))
+	}
+	side := func(up, down proc) func() (sample, error) {
+		return func() (sample, error) {
+			n := starts(l.home)
+			d1, _, err := up.timed(ctx)
+			if err != nil {
+				return sample{}, err
+			}
+			if err := l.awaitStarts(n); err != nil {
+				return sample{}, err
+			}
+			d2, _, err := down.timed(ctx)
+			if err != nil {
+				return sample{}, err
+			}
+			if upPID(slot) != 0 {
+				return sample{}, fmt.Errorf("%s still up after %s", slot, strings.Join(down.argv, " "))
+			}
+			return sample{d: d1 + d2, extra: map[string]time.Duration{"start": d1, "stop": d2}}, nil
+		}
+	}
+	as, bs, err := interleave(ctx, b.cfg.scale(25), 2,
+		side(l.hermes("start", "--profile", p), l.hermes("stop", "--profile", p)),
+		side(l.tool("s6-svc", "-u", "-wu", slot), l.tool("s6-svc", "-d", "-wD", slot)))
+	for i, key := range []string{"", "start", "stop"} {
+		rows[i].subject, rows[i].ref, rows[i].err = durations(as, key), durations(bs, key), err
+	}
+	rows[0].note = "reference: s6-svc -u -wu SLOT, then s6-svc -d -wD SLOT (stand-in gateway; each stop waits for a fully started gateway, untimed)"
+	return rows
+}
