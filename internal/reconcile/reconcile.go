@@ -54,8 +54,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +66,7 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/account"
 	"github.com/nousresearch/hermes-s6/internal/cmdline"
 	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/internal/lock"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/internal/state"
@@ -211,7 +214,7 @@ func (r *run) run(ctx context.Context) error {
 	if err != nil {
 		r.errs = append(r.errs, fmt.Errorf("prepare scandir %s: %w", scandir, err))
 	}
-	r.sweep()
+	r.sweep(ctx)
 
 	// 2. The container's CMD.
 	cmd, known := r.containerCmd()
@@ -246,7 +249,11 @@ func (r *run) run(ctx context.Context) error {
 	}
 	r.dashboard()
 
-	// 5. Phase 2 on the volume: the boot log.
+	// 5. One rescan for every slot created, before the boot log: s6-svscan
+	// starts the wanted gateways while the log is written.
+	r.rescan(ctx)
+
+	// 6. Phase 2 on the volume: the boot log.
 	if !r.DryRun && len(r.sum.Lines) > 0 {
 		blr, err := r.Volume.AppendBootLog(ctx, BootLogRequest{Home: r.Layout.Home, Lines: r.sum.Lines})
 		switch {
@@ -257,8 +264,6 @@ func (r *run) run(ctx context.Context) error {
 		}
 	}
 
-	// 6. One rescan for every slot created.
-	r.rescan(ctx)
 	r.checkCount()
 	return r.result()
 }
@@ -286,8 +291,11 @@ func (r *run) result() error {
 	return errors.Join(errs...)
 }
 
-// sweep removes leftover staging and removal directories.
-func (r *run) sweep() {
+// sweep removes leftover staging and removal directories. A removal dir
+// whose supervisors still run (an unregister killed between hiding the slot
+// and pruning it) is pruned first; and each leftover is removed under its
+// slot's lock, so a live register or unregister keeps its own.
+func (r *run) sweep(ctx context.Context) {
 	dirs, err := leftovers(r.Layout.Scandir)
 	if err != nil {
 		r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w", err))
@@ -302,13 +310,58 @@ func (r *run) sweep() {
 	if len(dirs) == 0 {
 		return
 	}
-	removed, err := slot.Sweep(r.Layout.Scandir)
-	for _, d := range removed {
+	var live []string
+	for _, d := range dirs {
+		for _, sv := range []string{d, filepath.Join(d, "log")} {
+			if gone, _ := s6.SupervisorGone(sv); !gone {
+				live = append(live, sv)
+			}
+		}
+	}
+	if len(live) > 0 && s6.TreeRunning(r.Layout.Scandir) == nil {
+		if err := r.Tools.RescanPrune(ctx, r.Layout.Scandir); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("sweep scandir: prune hidden slots: %w", err))
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for _, sv := range live {
+			for gone, _ := s6.SupervisorGone(sv); !gone && time.Now().Before(deadline); gone, _ = s6.SupervisorGone(sv) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
+	}
+	for _, d := range dirs {
+		name := leftoverSlot(filepath.Base(d))
+		release, err := lock.Acquire(ctx, lock.Path(r.Layout.Scandir, name), lock.Options{Timeout: lockTimeout, UID: -1, GID: -1})
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w", err))
+			continue
+		}
+		err = os.RemoveAll(d)
+		release()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w", err))
+			continue
+		}
 		r.Log.Info("leftover staging dir removed", "dir", d)
 	}
-	if err != nil {
-		r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w", err))
+}
+
+// leftoverSlot is the slot a staging or removal dir belongs to:
+// PREFIX<slot>.<random>.
+func leftoverSlot(base string) string {
+	for _, p := range []string{slot.StagingPrefix, slot.RemovingPrefix} {
+		if rest, ok := strings.CutPrefix(base, p); ok {
+			if i := strings.LastIndexByte(rest, '.'); i > 0 {
+				return rest[:i]
+			}
+			return rest
+		}
 	}
+	return base
 }
 
 // containerCmd reads HERMES_S6_CMD. known is false when it is unset or
@@ -455,6 +508,29 @@ func dashboardAddr(getenv func(string) string) (string, int, error) {
 	return host, port, nil
 }
 
+// installLocked installs s holding its slot's lock, so a reconcile run by
+// hand never interleaves with an operator's start or stop of the slot.
+func (r *run) installLocked(s *render.Slot, opts slot.Options) (slot.Result, error) {
+	uid, gid := -1, -1
+	if r.Service != nil {
+		uid, gid = r.Service.UID, r.Service.GID
+	}
+	release, err := lock.Acquire(context.Background(), lock.Path(r.Layout.Scandir, s.Name), lock.Options{
+		Timeout: lockTimeout, NoticeAfter: time.Second, UID: uid, GID: gid,
+		Notice: func(path string) {
+			r.Log.Warn("waiting for another hermes-s6 command on this slot", "slot", s.Name, "lock", path)
+		},
+	})
+	if err != nil {
+		return slot.Unchanged, err
+	}
+	defer release()
+	return slot.Install(r.Layout.Scandir, s, opts)
+}
+
+// lockTimeout bounds the wait for a slot another command holds.
+const lockTimeout = 30 * time.Second
+
 // install renders c and installs (or, in a dry run, plans) the slot.
 func (r *run) install(res *SlotResult, c render.Config, who string) {
 	defer func() { r.sum.Slots = append(r.sum.Slots, *res) }()
@@ -468,7 +544,7 @@ func (r *run) install(res *SlotResult, c render.Config, who string) {
 	if r.DryRun {
 		res.Change, res.Err = slot.Plan(r.Layout.Scandir, s, opts)
 	} else {
-		res.Change, res.Err = slot.Install(r.Layout.Scandir, s, opts)
+		res.Change, res.Err = r.installLocked(s, opts)
 	}
 	if res.Err != nil {
 		r.Log.Error("slot not installed", "slot", res.Name, "error", res.Err.Error())
