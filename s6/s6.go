@@ -140,6 +140,14 @@ func Listening(fifo string) (bool, error) {
 // TreeRunning returns nil when an s6-svscan listens on scandir, else an error
 // wrapping ErrNoTree with a hint.
 func TreeRunning(scandir string) error {
+	if fi, err := os.Stat(scandir); err != nil || !fi.IsDir() {
+		what := "does not exist"
+		if err == nil {
+			what = "is not a directory"
+		}
+		return hint.With(fmt.Errorf("%w at %s: the scandir %s, so no s6-svscan watches it", ErrNoTree, scandir, what),
+			"in the container the scandir is /run/service, made by s6-overlay's /init; elsewhere set --scandir / HERMES_S6_SCANDIR to the directory s6-svscan watches")
+	}
 	ok, err := Listening(filepath.Join(scandir, ".s6-svscan", "control"))
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {

@@ -113,6 +113,9 @@ func (m *Manager) Register(ctx context.Context, p string, start bool, w Wait) er
 	if err := s6.TreeRunning(m.Layout.Scandir); err != nil {
 		return err
 	}
+	if err := m.checkEnv(p); err != nil {
+		return err
+	}
 	return m.locked(ctx, p, w, false, func(deadline time.Time) error {
 		// A new slot is installed down even with start: start removes the
 		// down file once s6-supervise runs it (see bringUp).
@@ -186,7 +189,42 @@ func (m *Manager) prepare(p string) error {
 	if err := m.checkRegistered(p); err != nil {
 		return err
 	}
-	return s6.TreeRunning(m.Layout.Scandir)
+	if err := s6.TreeRunning(m.Layout.Scandir); err != nil {
+		return err
+	}
+	return m.checkEnv(p)
+}
+
+// tools are the s6 programs lifecycle commands run.
+var tools = []string{"s6-svc", "s6-svscanctl", "s6-svstat", "s6-svwait"}
+
+// checkEnv finds what would make a command fail half-way, before it
+// changes anything: s6 tools that do not resolve, a HERMES_HOME that is
+// not a directory, a profile log directory reached through a symlink.
+func (m *Manager) checkEnv(p string) error {
+	for _, t := range tools {
+		if _, err := m.Tools.Path(t); err != nil {
+			return err
+		}
+	}
+	fi, err := os.Stat(m.Layout.Home)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return hint.With(fmt.Errorf("HERMES_HOME %s does not exist", m.Layout.Home),
+			"mount the data volume there, or point --home / HERMES_HOME at it")
+	case err != nil:
+		return fmt.Errorf("HERMES_HOME: %w", err)
+	case !fi.IsDir():
+		return hint.With(fmt.Errorf("HERMES_HOME %s is not a directory", m.Layout.Home),
+			"point --home / HERMES_HOME at the data volume")
+	}
+	for _, d := range []string{filepath.Join(m.Layout.Home, "logs"), filepath.Dir(m.Layout.LogDir(p)), m.Layout.LogDir(p)} {
+		if fi, err := os.Lstat(d); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return hint.With(fmt.Errorf("log directory %s is a symlink: refusing it (the logger would write wherever it points)", d),
+				"replace it with a real directory owned by the service account")
+		}
+	}
+	return nil
 }
 
 // record persists the operator's intent and keeps the down file in step.
@@ -436,7 +474,13 @@ func (m *Manager) Unregister(ctx context.Context, p string, w Wait) error {
 func (m *Manager) unregister(ctx context.Context, p string, deadline time.Time) error {
 	name := profile.SlotName(p)
 	dir := m.Layout.SlotDir(p)
-	if err := m.record(p, state.Stopped); err != nil {
+	// A profile whose directory was removed has nowhere to record its
+	// state; its slot goes all the same (doctor's fix for such a slot).
+	if _, err := os.Stat(m.Layout.ProfileDir(p)); errors.Is(err, fs.ErrNotExist) {
+		if err := slot.SetDown(dir, true); err != nil {
+			return err
+		}
+	} else if err := m.record(p, state.Stopped); err != nil {
 		return err
 	}
 	if ok, _ := s6.Supervised(dir); ok {

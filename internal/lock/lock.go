@@ -39,7 +39,14 @@ type Options struct {
 // Acquire takes the exclusive lock on path, polling until opts.Timeout.
 // The returned func releases it.
 func Acquire(ctx context.Context, path string, opts Options) (release func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o660)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o664)
+	if errors.Is(err, os.ErrPermission) {
+		// flock needs no write access: a lock file another account made
+		// is still ours to lock when we may read it.
+		if ro, rerr := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0); rerr == nil {
+			f, err = ro, nil
+		}
+	}
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("lock %s: %w", path, err),
 			"run as root, or let `hermes-s6 reconcile` hand the scandir to the service account")
@@ -48,7 +55,7 @@ func Acquire(ctx context.Context, path string, opts Options) (release func(), er
 		// Best effort: a lock file another user created stays theirs.
 		if fi, err := f.Stat(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
 			f.Chown(opts.UID, opts.GID)
-			f.Chmod(0o660)
+			f.Chmod(0o664)
 		}
 	}
 	start := time.Now()

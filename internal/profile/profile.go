@@ -84,7 +84,11 @@ func (l Layout) Exists(name string) error {
 	if name == Default {
 		return nil
 	}
-	soul := filepath.Join(l.ProfileDir(name), "SOUL.md")
+	dir := l.ProfileDir(name)
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%w: %s is not a directory", ErrNoProfile, dir)
+	}
+	soul := filepath.Join(dir, "SOUL.md")
 	fi, err := os.Stat(soul)
 	if err != nil || !fi.Mode().IsRegular() {
 		return fmt.Errorf("%w: %s has no SOUL.md (%s)", ErrNoProfile, name, soul)

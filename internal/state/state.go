@@ -163,7 +163,7 @@ func Write(path string, d Desired, extra map[string]any, owner *account.Account,
 func writeAtomic(path string, b []byte, owner *account.Account) error {
 	pf, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(0o644))
 	if err != nil {
-		return fmt.Errorf("write desired state: %w", err)
+		return fmt.Errorf("write desired state %s: %w", path, err)
 	}
 	defer pf.Cleanup()
 	if owner != nil {

@@ -37,6 +37,7 @@ type Tree struct {
 	out     *syncBuffer
 	cmd     *exec.Cmd
 	done    chan struct{}
+	stopped bool
 }
 
 // Require skips nothing: it fails the test with the install command when
@@ -61,7 +62,7 @@ func New(t testing.TB) *Tree {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { tr.stop(t) })
+	t.Cleanup(func() { tr.Stop(t) })
 	return tr
 }
 
@@ -118,13 +119,23 @@ func Poll(timeout time.Duration, cond func() bool) bool {
 }
 
 // Stop brings the tree down and checks that no process of it survives.
-func (tr *Tree) stop(t testing.TB) {
+// It runs at cleanup; a test may call it earlier (it is idempotent).
+func (tr *Tree) Stop(t testing.TB) {
+	if tr.stopped {
+		return
+	}
+	tr.stopped = true
 	if tr.cmd != nil {
 		exec.Command(filepath.Join(Bin, "s6-svscanctl"), "-t", tr.Scandir).Run()
 		select {
 		case <-tr.done:
 		case <-time.After(10 * time.Second):
+			// Its children hold the output pipe open: kill them all, or
+			// Wait never returns.
 			tr.cmd.Process.Kill()
+			for _, pid := range tr.Processes() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
 			<-tr.done
 		}
 	}
