@@ -2,6 +2,9 @@
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/nousresearch/hermes-s6/internal/cli.Version=$(VERSION)
+# urfave_cli_no_docs drops urfave/cli's man/markdown generators (and their
+# start-up cost); hermes-s6 does not use them.
+TAGS     := urfave_cli_no_docs
 export CGO_ENABLED := 0
 
 .PHONY: all build deps test unit lint run bench fuzz clean
@@ -9,7 +12,7 @@ export CGO_ENABLED := 0
 all: build
 
 build: ## static binaries in bin/
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hermes-s6 ./cmd/hermes-s6 && $(GO) build -trimpath -o bin/hermes-standin ./tests/standin
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/hermes-s6 ./cmd/hermes-s6 && $(GO) build -trimpath -o bin/hermes-standin ./tests/standin
 
 deps: ## install Debian's s6, execline and shellcheck when missing (root), else say what to install
 	scripts/deps.sh

@@ -12,21 +12,27 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 )
 
 //go:embed *.tmpl
 var files embed.FS
 
-var set = template.Must(template.New("slot").
-	Option("missingkey=error").
-	Funcs(template.FuncMap{"sh": Quote}).
-	ParseFS(files, "*.tmpl"))
+// set parses the templates once, on first use: commands that render
+// nothing (status, list, logs) do not pay for it at start-up. The sources
+// are embedded, so a parse error is a build defect and panics.
+var set = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("slot").
+		Option("missingkey=error").
+		Funcs(template.FuncMap{"sh": Quote}).
+		ParseFS(files, "*.tmpl"))
+})
 
 // Execute renders the named template (e.g. "run.tmpl") with data.
 func Execute(name string, data any) ([]byte, error) {
 	var b bytes.Buffer
-	if err := set.ExecuteTemplate(&b, name, data); err != nil {
+	if err := set().ExecuteTemplate(&b, name, data); err != nil {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
 	return b.Bytes(), nil

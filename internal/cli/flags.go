@@ -98,7 +98,11 @@ func slotConfig(c *cli.Context) (render.Config, error) {
 		}
 	}
 	// Validate the shared part now, with a neutral profile, so a bad flag is
-	// reported as bad usage before anything runs.
+	// reported as bad usage before anything runs; commands that never render
+	// skip it (status, list and logs stay cheap).
+	if c.Command == nil || !rendersSlots[c.Command.Name] {
+		return cfg, nil
+	}
 	probe := cfg
 	probe.Profile = profile.Default
 	if _, err := render.Render(probe); err != nil {
@@ -118,15 +122,24 @@ func hasFlag(cmd *cli.Command, name string) bool {
 	return false
 }
 
+// rendersSlots names the commands that render or install slots: only they
+// validate slot settings and resolve the service account.
+var rendersSlots = map[string]bool{
+	"render": true, "register": true, "start": true, "stop": true, "restart": true,
+	"unregister": true, "reconcile": true, "shim": true, "entrypoint": true,
+}
+
 // manager builds the control.Manager for a command.
 func manager(c *cli.Context) (*control.Manager, error) {
 	cfg, err := slotConfig(c)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := serviceAccount(cfg.Account)
-	if err != nil {
-		return nil, err
+	var svc *account.Account
+	if c.Command == nil || rendersSlots[c.Command.Name] {
+		if svc, err = serviceAccount(cfg.Account); err != nil {
+			return nil, err
+		}
 	}
 	return &control.Manager{
 		Layout:  profile.Layout{Home: c.String("home"), Scandir: c.String("scandir")},

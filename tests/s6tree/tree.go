@@ -227,7 +227,7 @@ func Binaries(t testing.TB) (hermesS6, standin string) {
 			return
 		}
 		for _, b := range []struct{ out, pkg string }{{"hermes-s6", "./cmd/hermes-s6"}, {"hermes", "./tests/standin"}} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, b.out), b.pkg)
+			cmd := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", filepath.Join(buildDir, b.out), b.pkg)
 			cmd.Dir = repo
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
