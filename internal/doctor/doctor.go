@@ -121,6 +121,10 @@ const Settle = 10 * time.Second
 // leftover rather than the work of a running command.
 const LeftoverAge = 2 * time.Minute
 
+// Recheck is how long doctor looks again at what may be a passing moment
+// (a logger s6 restarts is down for a second) before reporting it.
+const Recheck = 2 * time.Second
+
 // Env is what doctor looks at.
 type Env struct {
 	Layout profile.Layout
@@ -141,6 +145,9 @@ type Env struct {
 	// Status reads a service directory's state (Tools.Status when nil).
 	Status func(ctx context.Context, dir string) (s6.Status, error)
 
+	// recheck is how long a finding that may be a passing moment is
+	// looked at again before it is reported (Recheck unless set).
+	recheck  time.Duration
 	tree     *error                  // s6.TreeRunning, asked once
 	statuses map[string]statusResult // Status by directory, asked once
 }
@@ -160,6 +167,28 @@ func (e *Env) defaults() {
 	}
 	if e.Basedir == "" {
 		e.Basedir = shim.DefaultBasedir
+	}
+}
+
+// settle calls ok until it reports true or an error, or until the recheck
+// time has passed; it returns the last error. What ok saw last stays in
+// the caller's variables.
+func (e *Env) settle(ctx context.Context, ok func() (bool, error)) error {
+	wait := e.recheck
+	if wait == 0 {
+		wait = Recheck
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		good, err := ok()
+		if good || err != nil || wait < 0 || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -1,11 +1,15 @@
 package doctor
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -117,6 +121,11 @@ func TestChangesNothing(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, snapshot(t, f.root)); diff != "" {
 		t.Fatalf("doctor changed the tree (-before +after):\n%s", diff)
+	}
+	for _, x := range fs {
+		if x.Severity != OK {
+			pasteable(t, x.Fix)
+		}
 	}
 }
 
@@ -386,7 +395,7 @@ func TestLogDirSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := want(t, f.run(), CheckLogDir, Fail, "logs/gateways/coder is a symlink (to "+elsewhere+")", "never followed")
-	if !strings.HasPrefix(x.Fix, "rm -- "+filepath.Join(f.home, "logs", "gateways", "coder")+" && ") || !strings.Contains(x.Fix, "s6-svc -r "+filepath.Join(dir, "log")) {
+	if !strings.HasPrefix(x.Fix, "rm -- "+filepath.Join(f.home, "logs", "gateways", "coder")+" && ") || !strings.Contains(x.Fix, "s6-svc -ru "+filepath.Join(dir, "log")) {
 		t.Errorf("fix: %s", x.Fix)
 	}
 	// A symlinked logs/ is one finding, not one per slot.
@@ -451,17 +460,42 @@ func TestLogLock(t *testing.T) {
 		}
 	})
 	t.Run("held_by_running_logger", func(t *testing.T) {
-		f, _, lock := setup(t)
-		hold(t, lock)
+		f, slotDir, lock := setup(t)
+		pid := hold(t, lock)
+		f.status[filepath.Join(slotDir, "log")] = s6.Status{Supervised: true, Up: true, WantUp: true, PID: pid, ExitCode: -1, Seconds: 100}
 		if got := problems(f.run(), CheckLogLock); len(got) != 0 {
 			t.Fatalf("a running logger's lock is no problem: %+v", got)
 		}
 	})
 	t.Run("held_by_another", func(t *testing.T) {
 		f, slotDir, lock := setup(t)
-		hold(t, lock)
+		pid := hold(t, lock)
 		f.status[filepath.Join(slotDir, "log")] = s6.Status{Supervised: true, WantUp: true, PID: -1, ExitCode: 111, Seconds: 30}
-		want(t, f.run(), CheckLogLock, Fail, fmt.Sprintf("held by pid %d", os.Getpid()), "logger is not running")
+		want(t, f.run(), CheckLogLock, Fail, fmt.Sprintf("held by pid %d", pid), "logger is not running")
+		// Or by another process while the slot's own logger runs.
+		f.status[filepath.Join(slotDir, "log")] = s6.Status{Supervised: true, Up: true, WantUp: true, PID: 43, ExitCode: -1, Seconds: 100}
+		want(t, f.run(), CheckLogLock, Fail, fmt.Sprintf("held by pid %d", pid), "logger runs as pid 43")
+	})
+	t.Run("passing_moment", func(t *testing.T) {
+		// A logger that s6 restarts: down with its lock unheld at the
+		// first look, up and holding it at the next.
+		f, slotDir, lock := setup(t)
+		f.env.recheck = time.Minute
+		pid := hold(t, lock)
+		looks := 0
+		f.env.Status = func(_ context.Context, dir string) (s6.Status, error) {
+			if dir != filepath.Join(slotDir, "log") {
+				return f.status[dir], nil
+			}
+			looks++
+			if looks == 1 {
+				return s6.Status{Supervised: true, WantUp: true, PID: -1, ExitCode: 0}, nil
+			}
+			return s6.Status{Supervised: true, Up: true, WantUp: true, PID: pid, ExitCode: -1, Seconds: 1}, nil
+		}
+		if got := problems(f.run(), CheckLogLock); len(got) != 0 || looks < 2 {
+			t.Fatalf("a restart in progress is no problem (looked %d times): %+v", looks, got)
+		}
 	})
 	t.Run("not_a_file", func(t *testing.T) {
 		f, slotDir, lock := setup(t)
@@ -472,18 +506,54 @@ func TestLogLock(t *testing.T) {
 	})
 }
 
-// hold takes a POSIX write lock on p, as s6-log does, until cleanup.
-func hold(t *testing.T, p string) {
+// holdEnv makes the test binary a lock holder (see TestMain).
+const holdEnv = "HERMES_S6_DOCTOR_TEST_HOLD"
+
+// TestMain lets the test binary stand in for an s6-log holding its lock:
+// POSIX locks belong to a process, and doctor's own look at the file
+// (open, F_OFD_GETLK, close) would drop a lock the test process held.
+func TestMain(m *testing.M) {
+	if p := os.Getenv(holdEnv); p != "" {
+		fh, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err == nil {
+			lk := syscall.Flock_t{Type: syscall.F_WRLCK}
+			err = syscall.FcntlFlock(fh.Fd(), syscall.F_SETLK, &lk)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("locked")
+		io.Copy(io.Discard, os.Stdin) // until the test closes stdin
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// hold has another process take a POSIX write lock on p, as s6-log does,
+// until cleanup, and returns its pid.
+func hold(t *testing.T, p string) int {
 	t.Helper()
-	fh, err := os.OpenFile(p, os.O_RDWR, 0)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), holdEnv+"="+p)
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { fh.Close() })
-	lk := syscall.Flock_t{Type: syscall.F_WRLCK}
-	if err := syscall.FcntlFlock(fh.Fd(), syscall.F_SETLK, &lk); err != nil {
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("lock holder: %q, %v", line, err)
+	}
+	return cmd.Process.Pid
 }
 
 func TestLogger(t *testing.T) {

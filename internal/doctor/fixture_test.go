@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		Basedir:  base,
 		Getenv:   func(string) string { return "" },
 		Now:      func() time.Time { return f.now },
+		recheck:  -1, // the statuses here do not change: no second look
 		Status: func(_ context.Context, dir string) (s6.Status, error) {
 			if st, ok := f.status[dir]; ok {
 				return st, nil
@@ -242,7 +244,16 @@ func want(t *testing.T, fs []Finding, check string, sev Severity, subs ...string
 	if got[0].Fix == "" {
 		t.Errorf("%s: a %s finding without a fix", check, sev)
 	}
+	pasteable(t, got[0].Fix)
 	return got[0]
+}
+
+// pasteable fails unless fix is valid sh (sh -n parses without running).
+func pasteable(t *testing.T, fix string) {
+	t.Helper()
+	if out, err := exec.Command("/bin/sh", "-n", "-c", fix).CombinedOutput(); err != nil {
+		t.Errorf("fix is not valid sh: %q: %v\n%s", fix, err, out)
+	}
 }
 
 // clean fails when any check reported anything but ok.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/state"
+	"github.com/nousresearch/hermes-s6/s6"
 )
 
 func checkAccount(_ context.Context, e *Env) []Finding {
@@ -81,9 +82,10 @@ func logComponents(home, dir string) []string {
 	return out
 }
 
-// restartLogger is the fix fragment that restarts s's logger.
+// restartLogger is the fix fragment that restarts s's logger (-r) and
+// wants it up (-u), whether it runs now or not.
 func (e *Env) restartLogger(s slotRef) string {
-	return fmt.Sprintf("%s -r %s", e.tool("s6-svc"), q(filepath.Join(s.Dir, "log")))
+	return fmt.Sprintf("%s -ru %s", e.tool("s6-svc"), q(filepath.Join(s.Dir, "log")))
 }
 
 func checkLogDirs(_ context.Context, e *Env) []Finding {
@@ -188,24 +190,38 @@ func checkLogLocks(ctx context.Context, e *Env) []Finding {
 			r.fail(fmt.Sprintf("%s is a %s, not a regular file: never followed", lock, typeWord(fi)), e.rmAsRunner(lock)+" && "+e.restartLogger(s))
 			continue
 		}
-		held, pid, err := lockHolder(lock)
-		if err != nil {
-			r.warn(fmt.Sprintf("cannot tell whether %s is held: %v", lock, err), asRoot)
-			continue
-		}
-		st, _ := e.statusOf(ctx, filepath.Join(s.Dir, "log"))
-		running := st.Supervised && st.Up
+		logger := filepath.Join(s.Dir, "log")
+		var held bool
+		var pid int
+		var st s6.Status
+		// A logger s6 restarts leaves its lock unheld, or held by the
+		// s6-log on its way out, for up to a second: only what lasts
+		// is reported.
+		err = e.settle(ctx, func() (bool, error) {
+			var err error
+			if held, pid, err = lockHolder(lock); err != nil {
+				return true, err
+			}
+			st, err = e.Status(ctx, logger)
+			return st.Up && (!held || pid == st.PID), err
+		})
 		switch {
-		case !held && !running:
+		case err != nil:
+			r.warn(fmt.Sprintf("cannot tell whether %s is held: %v", lock, err), asRoot)
+		case !held && !st.Up:
 			r.warn(fmt.Sprintf("%s is a stale s6-log lock: no process holds it and %s's logger is not running", lock, s.Name),
 				e.rmAsRunner(lock))
-		case held && !running:
+		case held && pid != st.PID:
 			who := fmt.Sprintf("pid %d", pid)
 			if pid <= 0 {
 				who = "a process in another pid namespace (another container on this volume?)"
 			}
-			r.fail(fmt.Sprintf("%s is held by %s while %s's logger is not running: its s6-log cannot take the log dir", lock, who, s.Name),
-				note(fmt.Sprintf("stop the other s6-log writing %s, then: %s -u %s", filepath.Dir(lock), e.tool("s6-svc"), q(filepath.Join(s.Dir, "log")))))
+			running := "is not running"
+			if st.Up {
+				running = fmt.Sprintf("runs as pid %d", st.PID)
+			}
+			r.fail(fmt.Sprintf("%s is held by %s while %s's logger %s: its s6-log cannot take the log dir", lock, who, s.Name, running),
+				note(fmt.Sprintf("stop the other s6-log writing %s, then: %s -u %s", filepath.Dir(lock), e.tool("s6-svc"), q(logger))))
 		}
 	}
 	return r.done("no stale s6-log locks")
@@ -241,7 +257,7 @@ func checkLoggers(ctx context.Context, e *Env) []Finding {
 				fmt.Sprintf("%s -u %s", e.tool("s6-svc"), q(logDir)))
 		case st.Seconds >= int(Settle.Seconds()):
 			r.fail(fmt.Sprintf("%s's logger has been down for %ds (its s6-log fails to start; see %s): the gateway's output backs up and then blocks it", s.Name, st.Seconds, CheckLogDir),
-				fmt.Sprintf("%s -r %s  # once the %s findings are fixed; s6-log's own error is in the container's output (docker logs)", e.tool("s6-svc"), q(logDir), CheckLogDir))
+				fmt.Sprintf("%s -ru %s  # once the %s findings are fixed; s6-log's own error is in the container's output (docker logs)", e.tool("s6-svc"), q(logDir), CheckLogDir))
 		}
 	}
 	return r.done(count(n, "logger", "loggers") + " running")
