@@ -256,6 +256,9 @@ func TestDoctor(t *testing.T) {
 		if !strings.Contains(x.Fix, "s6-svscan "+tr.Scandir) {
 			t.Errorf("fix: %s", x.Fix)
 		}
+		if r := tr.Run(t, "doctor", "extra"); r.Code != 2 || r.Stdout != "" || !strings.Contains(r.Stderr, `unexpected argument "extra"`) {
+			t.Errorf("usage error: want exit 2 and a message, got %s", r)
+		}
 	})
 
 	t.Run("service_account", func(t *testing.T) {
