@@ -37,8 +37,10 @@
 //     symlinks (nor are logs/ and logs/gateways/), are directories, and the
 //     service account (which runs s6-log) owns and can write them.
 //   - log-lock: a `lock` file in a log dir that no process holds while the
-//     slot's logger is down is stale; one held while this slot's logger is
-//     down belongs to someone else (another container on the same volume?).
+//     slot's logger is down is stale; one held by any process but the
+//     slot's logger belongs to someone else (another container on the same
+//     volume?). What may be a logger restart is looked at again for up to
+//     Recheck before it is reported.
 //   - logger: every supervised slot's logger runs; a dead logger stops the
 //     gateway's output once the pipe fills.
 //   - state: each profile's gateway_state.json parses (default at
