@@ -333,6 +333,13 @@ func TestDoctor(t *testing.T) {
 		if got := rep.find("supervise", "ok", name); len(got) != 1 {
 			t.Fatalf("supervise should have checked the skeleton for %s:\n%s", name, r.Stdout)
 		}
+		// The account sees the same clean tree (docker exec -u hermes).
+		as := exec.Command(hs6, "doctor")
+		as.Env, as.Dir = env, "/"
+		as.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		if out, err := as.CombinedOutput(); err != nil {
+			t.Fatalf("doctor as the account: %v\n%s", err, out)
+		}
 
 		// A control FIFO root took back, a log dir the account cannot write.
 		ctlFIFO := filepath.Join(tr.Scandir, "gateway-default", "supervise", "control")
@@ -364,7 +371,7 @@ func TestDoctor(t *testing.T) {
 		r, _ = doctorRun(t, run)
 		onlyOK(t, r)
 		// The account controls the slot again.
-		as := exec.Command(hs6, "start", "--profile", "default", "--no-wait")
+		as = exec.Command(hs6, "start", "--profile", "default", "--no-wait")
 		as.Env, as.Dir = env, "/"
 		as.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 		if out, err := as.CombinedOutput(); err != nil {
