@@ -30,10 +30,20 @@ const childTimeout = 2 * time.Minute
 // supplementary groups. Go cannot change the credentials of one thread,
 // so the privilege split is a process boundary: root never opens a path on
 // the volume, and the kernel checks every access as the account.
+//
+// One child serves every request of a run (scan, then boot log), one JSON
+// request and answer at a time over its stdin and stdout; Close ends it.
+// A child per request would cost a Go start-up each on the boot path.
 type AsAccount struct {
 	Account *account.Account
 	// Exe is the hermes-s6 binary to run; "" means this process's own.
 	Exe string
+
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *json.Decoder
+	stderr bytes.Buffer
+	cancel context.CancelFunc
 }
 
 // request is what the child reads on stdin.
@@ -50,7 +60,7 @@ type response struct {
 }
 
 // Scan implements Volume.
-func (a AsAccount) Scan(ctx context.Context, req ScanRequest) (*ScanReport, error) {
+func (a *AsAccount) Scan(ctx context.Context, req ScanRequest) (*ScanReport, error) {
 	var resp response
 	if err := a.call(ctx, request{Scan: &req}, &resp); err != nil {
 		return nil, err
@@ -62,7 +72,7 @@ func (a AsAccount) Scan(ctx context.Context, req ScanRequest) (*ScanReport, erro
 }
 
 // AppendBootLog implements Volume.
-func (a AsAccount) AppendBootLog(ctx context.Context, req BootLogRequest) (*BootLogReport, error) {
+func (a *AsAccount) AppendBootLog(ctx context.Context, req BootLogRequest) (*BootLogReport, error) {
 	var resp response
 	if err := a.call(ctx, request{BootLog: &req}, &resp); err != nil {
 		return nil, err
@@ -73,7 +83,9 @@ func (a AsAccount) AppendBootLog(ctx context.Context, req BootLogRequest) (*Boot
 	return resp.BootLog, nil
 }
 
-func (a AsAccount) call(ctx context.Context, req request, resp *response) error {
+// start runs the child. Its lifetime spans several calls, so it is bounded
+// by childTimeout rather than by one call's context.
+func (a *AsAccount) start() error {
 	exe := a.Exe
 	if exe == "" {
 		var err error
@@ -81,38 +93,83 @@ func (a AsAccount) call(ctx context.Context, req request, resp *response) error 
 			return fmt.Errorf("volume worker: find own binary: %w", err)
 		}
 	}
-	in, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, childTimeout)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
 	cmd := exec.CommandContext(ctx, exe, VolumeArgs...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	a.stderr.Reset()
+	cmd.Stderr = &a.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
 		Uid:    uint32(a.Account.UID),
 		Gid:    uint32(a.Account.GID),
 		Groups: groups(a.Account),
 	}}
-	runErr := cmd.Run()
-	if err := json.Unmarshal(stdout.Bytes(), resp); err == nil && resp.Error != "" {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		cancel()
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return fmt.Errorf("volume worker %s %s as %s: %w", exe, strings.Join(VolumeArgs, " "), a.Account.Name, err)
+	}
+	a.cmd, a.in, a.out, a.cancel = cmd, in, json.NewDecoder(out), cancel
+	return nil
+}
+
+func (a *AsAccount) call(ctx context.Context, req request, resp *response) error {
+	if a.cmd == nil {
+		if err := a.start(); err != nil {
+			return err
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		if err := json.NewEncoder(a.in).Encode(req); err != nil {
+			done <- err
+			return
+		}
+		done <- a.out.Decode(resp)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		// The child died or hung: end it and report what it said.
+		werr := a.Close()
+		msg := strings.TrimSpace(a.stderr.String())
+		if msg == "" && werr != nil {
+			msg = werr.Error()
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("volume worker %s as %s: %s", strings.Join(VolumeArgs, " "), a.Account.Name, msg)
+	}
+	if resp.Error != "" {
 		return fmt.Errorf("as %s: %s", a.Account.Name, resp.Error)
 	}
-	if runErr != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = runErr.Error()
-		}
-		return fmt.Errorf("volume worker %s %s as %s: %s", exe, strings.Join(VolumeArgs, " "), a.Account.Name, msg)
-	}
-	if err := json.Unmarshal(stdout.Bytes(), resp); err != nil {
-		return fmt.Errorf("volume worker as %s: bad answer: %w", a.Account.Name, err)
-	}
 	return nil
+}
+
+// Close ends the child, if one runs, and waits for it.
+func (a *AsAccount) Close() error {
+	if a.cmd == nil {
+		return nil
+	}
+	a.in.Close()
+	err := a.cmd.Wait()
+	a.cancel()
+	a.cmd = nil
+	return err
 }
 
 // groups lists the account's supplementary group ids (its primary group
@@ -135,27 +192,38 @@ func groups(a *account.Account) []uint32 {
 	return out
 }
 
-// ServeVolume is the child's side of AsAccount: it reads one request from
-// in, does it in-process (as whoever runs it) and writes the answer to out.
-// A failed request is answered with its error, not an exit status.
+// ServeVolume is the child's side of AsAccount: it reads requests from in
+// until it ends, does each in-process (as whoever runs it) and writes each
+// answer to out. A failed request is answered with its error, not an exit
+// status.
 func ServeVolume(in io.Reader, out io.Writer) error {
-	var req request
-	var resp response
-	dec := json.NewDecoder(io.LimitReader(in, 1<<20))
+	dec := json.NewDecoder(io.LimitReader(in, 16<<20))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	switch {
-	case err != nil:
-		err = fmt.Errorf("read request: %w", err)
-	case req.Scan != nil:
-		resp.Scan, err = scan(*req.Scan)
-	case req.BootLog != nil:
-		resp.BootLog, err = appendBootLog(*req.BootLog)
-	default:
-		err = errors.New("empty request")
+	enc := json.NewEncoder(out)
+	for {
+		var req request
+		var resp response
+		err := dec.Decode(&req)
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			err = fmt.Errorf("read request: %w", err)
+		case req.Scan != nil:
+			resp.Scan, err = scan(*req.Scan)
+		case req.BootLog != nil:
+			resp.BootLog, err = appendBootLog(*req.BootLog)
+		default:
+			err = errors.New("empty request")
+		}
+		if err != nil {
+			resp = response{Error: err.Error()}
+		}
+		if werr := enc.Encode(resp); werr != nil {
+			return werr
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || (err != nil && strings.HasPrefix(err.Error(), "read request")) {
+			return nil // a garbled stream cannot be resynchronised
+		}
 	}
-	if err != nil {
-		resp = response{Error: err.Error()}
-	}
-	return json.NewEncoder(out).Encode(resp)
 }

@@ -169,7 +169,7 @@ func (o *Options) defaults() {
 	if o.Volume == nil {
 		o.Volume = Local{}
 		if os.Geteuid() == 0 && o.Service != nil && o.Service.UID != 0 {
-			o.Volume = AsAccount{Account: o.Service}
+			o.Volume = &AsAccount{Account: o.Service}
 		}
 	}
 }
@@ -181,6 +181,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	o.defaults()
 	r := &run{Options: o, sum: &Summary{}}
 	err := r.run(ctx)
+	if c, ok := r.Volume.(io.Closer); ok {
+		if cerr := c.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("volume worker: %w", cerr)
+		}
+	}
 	return r.sum, err
 }
 
@@ -294,7 +299,7 @@ func (r *run) run(ctx context.Context) error {
 // volumeError explains a volume phase that could not run at all.
 func (r *run) volumeError(err error) error {
 	err = fmt.Errorf("read the volume %s: %w", r.Layout.Home, err)
-	if a, ok := r.Volume.(AsAccount); ok {
+	if a, ok := r.Volume.(*AsAccount); ok {
 		return hint.With(err, fmt.Sprintf("reconcile works on the volume as the service account %s (uid %d): it must be able to execute this hermes-s6 binary and to read and write HERMES_HOME", a.Account.Name, a.Account.UID))
 	}
 	return err

@@ -771,7 +771,26 @@ func TestServeVolumeRoundTrip(t *testing.T) {
 	if diff := cmp.Diff([]string{filepath.Join(f.home, "processes.json")}, resp.Scan.Removed); diff != "" {
 		t.Fatalf("removed (-want +got):\n%s", diff)
 	}
-	for _, bad := range []string{"", "{}", "garbage", `{"scan":{"home":"relative"}}`, `{"nope":1}`} {
+	// One child serves a whole run: requests follow each other on stdin.
+	two, _ := json.Marshal(request{BootLog: &BootLogRequest{Home: f.home, Lines: []string{"line one"}}})
+	out.Reset()
+	if err := ServeVolume(bytes.NewReader(append(append(req, '\n'), two...)), &out); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&out)
+	var first, second response
+	if err := dec.Decode(&first); err != nil || first.Scan == nil || first.Error != "" {
+		t.Fatalf("first answer of a session: %+v %v", first, err)
+	}
+	if err := dec.Decode(&second); err != nil || second.BootLog == nil || second.Error != "" {
+		t.Fatalf("second answer of a session: %+v %v", second, err)
+	}
+	// An empty stream is a session with no request: no answer, no error.
+	out.Reset()
+	if err := ServeVolume(strings.NewReader(""), &out); err != nil || out.Len() != 0 {
+		t.Fatalf("empty stream: %v %q", err, out.String())
+	}
+	for _, bad := range []string{"{}", "garbage", `{"scan":{"home":"relative"}}`, `{"nope":1}`} {
 		out.Reset()
 		if err := ServeVolume(strings.NewReader(bad), &out); err != nil {
 			t.Fatal(err)
@@ -857,7 +876,7 @@ func TestVolumeWorkerFailure(t *testing.T) {
 		Getenv: func(string) string { return "" },
 		Out:    &out,
 		Log:    slog.New(slog.NewTextHandler(&log, nil)),
-		Volume: AsAccount{Account: &account.Account{Name: "nobody", UID: 65534, GID: 65534}, Exe: filepath.Join(t.TempDir(), "missing-hermes-s6")},
+		Volume: &AsAccount{Account: &account.Account{Name: "nobody", UID: 65534, GID: 65534}, Exe: filepath.Join(t.TempDir(), "missing-hermes-s6")},
 	})
 	if err == nil || !strings.Contains(err.Error(), "read the volume") {
 		t.Fatalf("want a volume error, got %v", err)
