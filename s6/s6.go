@@ -223,18 +223,34 @@ func (t Tools) Once(ctx context.Context, dir string) error {
 }
 
 func (t Tools) svc(ctx context.Context, dir, cmd, wait string, timeout time.Duration) error {
-	args := []string{cmd}
-	if wait != NoWait {
-		args = append(args, wait, "-T", ms(timeout))
+	if wait == NoWait {
+		_, err := t.run(ctx, 0, "s6-svc", cmd, dir)
+		return err
 	}
-	args = append(args, dir)
-	_, err := t.run(ctx, timeout, "s6-svc", args...)
+	// s6-svwait subscribes to the service's events before it reads its
+	// state, so started alongside s6-svc it cannot miss the change,
+	// whichever of the two runs first. The wait then costs s6-svwait and
+	// its s6-ftrigrd, in parallel with s6-svc, where s6-svc -w… chains
+	// three programs (s6-svc, s6-svlisten1, s6-svc) one after the other.
+	waited := make(chan error, 1)
+	go func() {
+		_, err := t.run(ctx, timeout, "s6-svwait", waitFlag[wait], "-t", ms(timeout), dir)
+		waited <- err
+	}()
+	_, err := t.run(ctx, 0, "s6-svc", cmd, dir)
+	werr := <-waited
+	if err != nil {
+		return err
+	}
 	var ee *ExitError
-	if wait != NoWait && errors.As(err, &ee) && ee.Code == 1 && strings.Contains(ee.Stderr, "timed out") {
-		return fmt.Errorf("%w after %s waiting for %s to be %s: %w", ErrTimeout, timeout, filepath.Base(dir), waitWord[wait], err)
+	if errors.As(werr, &ee) && ee.Code == 1 {
+		return fmt.Errorf("%w after %s waiting for %s to be %s: %w", ErrTimeout, timeout, filepath.Base(dir), waitWord[wait], werr)
 	}
-	return err
+	return werr
 }
+
+// waitFlag is the s6-svwait option for each wait condition.
+var waitFlag = map[string]string{WaitUp: "-u", WaitDn: "-d", WaitFin: "-D"}
 
 var waitWord = map[string]string{WaitUp: "up", WaitDn: "down", WaitFin: "down with finish done"}
 

@@ -267,10 +267,31 @@ func (m *Manager) Start(ctx context.Context, p string, w Wait) error {
 }
 
 func (m *Manager) start(ctx context.Context, p string, w Wait, deadline time.Time) error {
+	dir := m.Layout.SlotDir(p)
+	if ok, err := s6.Supervised(dir); err == nil && ok {
+		// Supervised already: its down file no longer matters to s6, so
+		// the bookkeeping runs while s6 brings the gateway up.
+		return alongside(func() error { return m.record(p, state.Running) },
+			func() error { return m.up(ctx, dir, w, deadline) })
+	}
 	if err := m.bringUp(ctx, p, deadline); err != nil {
 		return err
 	}
-	return m.up(ctx, m.Layout.SlotDir(p), w, deadline)
+	return m.up(ctx, dir, w, deadline)
+}
+
+// alongside runs record and act at once and returns the first failure,
+// record's first: the desired state and the down file are written while s6
+// does what was asked, since neither waits on the other.
+func alongside(record, act func() error) error {
+	acted := make(chan error, 1)
+	go func() { acted <- act() }()
+	rerr := record()
+	aerr := <-acted
+	if rerr != nil {
+		return rerr
+	}
+	return aerr
 }
 
 func (m *Manager) up(ctx context.Context, dir string, w Wait, deadline time.Time) error {
@@ -290,18 +311,20 @@ func (m *Manager) Stop(ctx context.Context, p string, w Wait) error {
 }
 
 func (m *Manager) stop(ctx context.Context, p string, w Wait, deadline time.Time) error {
-	if err := m.record(p, state.Stopped); err != nil {
-		return err
-	}
 	dir := m.Layout.SlotDir(p)
 	if ok, err := s6.Supervised(dir); err != nil || !ok {
 		// Nothing runs it yet; the down file keeps it down on pickup.
+		if rerr := m.record(p, state.Stopped); rerr != nil {
+			return rerr
+		}
 		return err
 	}
-	if w.NoWait {
-		return m.Tools.Down(ctx, dir, s6.NoWait, 0)
-	}
-	return m.Tools.Down(ctx, dir, s6.WaitFin, remaining(deadline))
+	return alongside(func() error { return m.record(p, state.Stopped) }, func() error {
+		if w.NoWait {
+			return m.Tools.Down(ctx, dir, s6.NoWait, 0)
+		}
+		return m.Tools.Down(ctx, dir, s6.WaitFin, remaining(deadline))
+	})
 }
 
 // Restart brings the gateway down, waits until finish has run, and brings
