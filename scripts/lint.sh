@@ -22,7 +22,7 @@ fi
 
 # Shipped and helper shell scripts (rendered scripts are checked by go test).
 # POSIX ones (including s6-overlay's with-contenv sh) are checked as sh.
-set -- scripts rootfs tests .ci mk
+set -- scripts rootfs tests .ci bench
 sh_scripts=$(grep -rlE '^#!(/bin/sh|/command/with-contenv sh|/usr/bin/env sh)' "$@" 2>/dev/null || true)
 bash_scripts=$(grep -rlE '^#!(/bin/bash|/usr/bin/env bash)' "$@" 2>/dev/null || true)
 # shellcheck disable=SC2086 # one word per path

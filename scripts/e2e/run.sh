@@ -1,6 +1,6 @@
 #!/bin/sh
 # Container image and end-to-end harness (SPEC §8, §9 tier 3), called by
-# mk/image.mk:
+# the Makefile:
 #
 #   scripts/e2e/run.sh base-image   the offline Debian base image
 #   scripts/e2e/run.sh e2e-image    the image's e2e stage (stand-in gateway)

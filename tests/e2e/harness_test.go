@@ -362,6 +362,8 @@ func eventuallyWithin(t *testing.T, timeout time.Duration, what string, check fu
 	t.Helper()
 	start := time.Now()
 	deadline := start.Add(timeout)
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
 	for {
 		ok, seen := check()
 		if ok {
@@ -370,9 +372,13 @@ func eventuallyWithin(t *testing.T, timeout time.Duration, what string, check fu
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within %s; last seen: %s", what, timeout, seen)
 		}
-		time.Sleep(200 * time.Millisecond)
+		<-tick.C
 	}
 }
+
+// pollEvery is how often conditions inside a container are checked: each
+// check is a docker exec, so not much more often than this.
+const pollEvery = 200 * time.Millisecond
 
 // holds polls check every 200 ms for the whole window and fails the test
 // the first time it reports false: a property that must stay true, not a
@@ -380,6 +386,8 @@ func eventuallyWithin(t *testing.T, timeout time.Duration, what string, check fu
 func (c *container) holds(window time.Duration, what string, check func() (bool, string)) {
 	c.t.Helper()
 	end := time.Now().Add(window)
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
 	for {
 		if ok, seen := check(); !ok {
 			c.t.Fatalf("%s stopped holding: %s", what, seen)
@@ -387,7 +395,7 @@ func (c *container) holds(window time.Duration, what string, check func() (bool,
 		if time.Now().After(end) {
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		<-tick.C
 	}
 }
 
