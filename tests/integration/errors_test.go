@@ -127,3 +127,17 @@ func TestReRegisterKeepsStateAndProcess(t *testing.T) {
 		t.Fatal("re-register of a running slot added a down file")
 	}
 }
+
+// The completion scripts ask hermes-s6 itself for candidates.
+func TestBashCompletionListsCommands(t *testing.T) {
+	tr := s6tree.New(t)
+	r := tr.MustRun(t, "--generate-bash-completion")
+	for _, c := range []string{"register", "start", "status", "reconcile", "doctor", "logs"} {
+		if !strings.Contains(r.Stdout, c+"\n") {
+			t.Errorf("completion candidates lack %s:\n%s", c, r.Stdout)
+		}
+	}
+	if strings.Contains(r.Stdout, "reconcile volume") {
+		t.Errorf("the hidden volume worker is offered:\n%s", r.Stdout)
+	}
+}
