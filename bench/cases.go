@@ -67,6 +67,22 @@ func (l *lab) script(name string, args ...string) proc {
 
 func (l *lab) slot(p string) string { return filepath.Join(l.t.scandir, "gateway-"+p) }
 
+// registered makes profile p, registers it with hermes-s6 (untimed) and
+// waits until s6-supervise has its slot, which it returns.
+func (l *lab) registered(ctx context.Context, p string) (string, error) {
+	if err := makeProfile(l.home, p, ""); err != nil {
+		return "", err
+	}
+	if err := l.hermes("register", "--profile", p).must(ctx); err != nil {
+		return "", err
+	}
+	slot := l.slot(p)
+	if !pollUntil(10*time.Second, time.Millisecond, func() bool { return supervised(slot) }) {
+		return "", fmt.Errorf("%s never supervised", slot)
+	}
+	return slot, nil
+}
+
 // awaitStarts waits until the stand-in gateway has recorded more than n
 // starts.
 func (l *lab) awaitStarts(n int) error {
@@ -90,15 +106,9 @@ func (b *bench) status(ctx context.Context) []row {
 	}
 	defer l.close()
 	const p = "bench"
-	if err := makeProfile(l.home, p, ""); err != nil {
+	slot, err := l.registered(ctx, p)
+	if err != nil {
 		return errRows(rows, err)
-	}
-	if err := l.hermes("register", "--profile", p).must(ctx); err != nil {
-		return errRows(rows, err)
-	}
-	slot := l.slot(p)
-	if !pollUntil(10*time.Second, time.Millisecond, func() bool { return supervised(slot) }) {
-		return errRows(rows, fmt.Errorf("%s never supervised", slot))
 	}
 	measure := func(r *row, wantUp string) {
 		check := func(out, want string) error {
@@ -246,15 +256,9 @@ func (b *bench) cycle(ctx context.Context) []row {
 	}
 	defer l.close()
 	const p = "cyc"
-	if err := makeProfile(l.home, p, ""); err != nil {
+	slot, err := l.registered(ctx, p)
+	if err != nil {
 		return errRows(rows, err)
-	}
-	if err := l.hermes("register", "--profile", p).must(ctx); err != nil {
-		return errRows(rows, err)
-	}
-	slot := l.slot(p)
-	if !pollUntil(10*time.Second, time.Millisecond, func() bool { return supervised(slot) }) {
-		return errRows(rows, fmt.Errorf("%s never supervised", slot))
 	}
 	side := func(up, down proc) func() (sample, error) {
 		return func() (sample, error) {

@@ -43,24 +43,31 @@ func diffFiles(a, b map[string]string) string {
 	if a == nil || b == nil {
 		return ""
 	}
-	var diff []string
-	for k, v := range a {
-		if w, ok := b[k]; !ok {
-			diff = append(diff, k+" (only hermes-s6's)")
-		} else if v != w {
-			diff = append(diff, k+" (content or mode)")
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			diff = append(diff, k+" (only the baseline's)")
-		}
-	}
-	sort.Strings(diff)
+	diff := mapDiff(a, b, " (only the baseline's)", " (content or mode)", " (only hermes-s6's)")
 	if len(diff) > 6 {
 		diff = append(diff[:6], fmt.Sprintf("… %d more", len(diff)-6))
 	}
 	return strings.Join(diff, ", ")
+}
+
+// mapDiff lists, sorted, each key of before or after whose entry differs,
+// suffixed with gone (only in before), differs, or added (only in after).
+func mapDiff(before, after map[string]string, gone, differs, added string) []string {
+	var out []string
+	for k, v := range before {
+		if w, ok := after[k]; !ok {
+			out = append(out, k+gone)
+		} else if v != w {
+			out = append(out, k+differs)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			out = append(out, k+added)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // treeFiles is slotFiles for every slot of a scandir, keyed slot/file.
@@ -109,19 +116,5 @@ func snapshot(root string, skip ...string) map[string]string {
 // changed lists the paths whose snapshot entry differs between before and
 // after, appeared or disappeared.
 func changed(before, after map[string]string) []string {
-	var out []string
-	for k, v := range before {
-		if w, ok := after[k]; !ok {
-			out = append(out, k+" removed")
-		} else if v != w {
-			out = append(out, k+" rewritten")
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			out = append(out, k+" created")
-		}
-	}
-	sort.Strings(out)
-	return out
+	return mapDiff(before, after, " removed", " rewritten", " created")
 }

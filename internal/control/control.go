@@ -136,25 +136,13 @@ func (m *Manager) Register(ctx context.Context, p string, start bool, w Wait) er
 	})
 }
 
-// LockNotice is how long a command waits on a busy slot before saying so.
-const LockNotice = time.Second
-
 // locked runs fn holding p's slot lock, so concurrent hermes-s6 commands on
 // one slot take turns. The wait for the lock counts against w's timeout,
 // and fn gets the deadline that is left. With registered, p's slot must
 // still exist once the lock is held (a concurrent unregister may have won).
 func (m *Manager) locked(ctx context.Context, p string, w Wait, registered bool, fn func(deadline time.Time) error) error {
 	deadline := time.Now().Add(w.timeout())
-	uid, gid := -1, -1
-	if m.Service != nil {
-		uid, gid = m.Service.UID, m.Service.GID
-	}
-	release, err := lock.Acquire(ctx, lock.Path(m.Layout.Scandir, profile.SlotName(p)), lock.Options{
-		Timeout: w.timeout(), NoticeAfter: LockNotice, UID: uid, GID: gid,
-		Notice: func(path string) {
-			m.Log.Warn("waiting for another hermes-s6 command on this slot", "slot", profile.SlotName(p), "lock", path)
-		},
-	})
+	release, err := lock.Slot(ctx, m.Layout.Scandir, profile.SlotName(p), w.timeout(), m.Service, m.Log)
 	if err != nil {
 		return err
 	}

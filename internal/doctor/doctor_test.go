@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nousresearch/hermes-s6/s6"
+	"github.com/nousresearch/hermes-s6/tests/s6tree"
 )
 
 // A clean environment: every check reports one ok line, nothing else.
@@ -77,30 +77,6 @@ func TestPrintFormat(t *testing.T) {
 	}
 }
 
-// snapshot records every path under dir with its mode, owner, times and
-// content.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return nil
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		m[p] = fmt.Sprintf("%s %d:%d %d %d", fi.Mode(), st.Uid, st.Gid, fi.ModTime().UnixNano(), st.Ctim.Nano())
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			m[p] += " " + string(b)
-		}
-		return nil
-	})
-	return m
-}
-
 // Doctor changes nothing, however broken what it looks at.
 func TestChangesNothing(t *testing.T) {
 	f := newFixture(t)
@@ -114,12 +90,12 @@ func TestChangesNothing(t *testing.T) {
 	mkdir(t, filepath.Join(f.scandir, ".hermes-s6-staging.gateway-x.1"), 0o755)
 	old := f.now.Add(-time.Hour)
 	os.Chtimes(filepath.Join(f.scandir, ".hermes-s6-staging.gateway-x.1"), old, old)
-	before := snapshot(t, f.root)
+	before := s6tree.Snapshot(f.root, true)
 	fs := f.run()
 	if !Failed(fs) {
 		t.Fatalf("want failures:\n%s", dump(fs))
 	}
-	if diff := cmp.Diff(before, snapshot(t, f.root)); diff != "" {
+	if diff := cmp.Diff(before, s6tree.Snapshot(f.root, true)); diff != "" {
 		t.Fatalf("doctor changed the tree (-before +after):\n%s", diff)
 	}
 	for _, x := range fs {

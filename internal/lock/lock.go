@@ -8,11 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/nousresearch/hermes-s6/internal/account"
 	"github.com/nousresearch/hermes-s6/internal/hint"
 )
 
@@ -86,4 +88,23 @@ func Acquire(ctx context.Context, path string, opts Options) (release func(), er
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// NoticeAfter is how long a command waits on a busy slot before saying so.
+const NoticeAfter = time.Second
+
+// Slot takes the lock of slot name in scandir the way every hermes-s6
+// command does: a lock file the service account (svc, when set) can take
+// too, and a warning on log once the wait passes NoticeAfter.
+func Slot(ctx context.Context, scandir, name string, timeout time.Duration, svc *account.Account, log *slog.Logger) (release func(), err error) {
+	uid, gid := -1, -1
+	if svc != nil {
+		uid, gid = svc.UID, svc.GID
+	}
+	return Acquire(ctx, Path(scandir, name), Options{
+		Timeout: timeout, NoticeAfter: NoticeAfter, UID: uid, GID: gid,
+		Notice: func(path string) {
+			log.Warn("waiting for another hermes-s6 command on this slot", "slot", name, "lock", path)
+		},
+	})
 }

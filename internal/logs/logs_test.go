@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,23 +39,6 @@ func TestSymlinkRefused(t *testing.T) {
 	}
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Follow sees lines appended before and after a rotation exactly once.
 func TestFollowAcrossRotation(t *testing.T) {
 	dir := t.TempDir()
@@ -64,7 +46,7 @@ func TestFollowAcrossRotation(t *testing.T) {
 	os.WriteFile(cur, []byte("old\n"), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out lockedBuf
+	var out s6tree.SyncBuffer
 	pos, err := Print(&out, dir, 0)
 	if err != nil {
 		t.Fatal(err)

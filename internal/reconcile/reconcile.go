@@ -363,7 +363,7 @@ func (r *run) sweep(ctx context.Context) {
 	}
 	for _, d := range dirs {
 		name := leftoverSlot(filepath.Base(d))
-		release, err := lock.Acquire(ctx, lock.Path(r.Layout.Scandir, name), lock.Options{Timeout: lockTimeout, UID: -1, GID: -1})
+		release, err := lock.Slot(ctx, r.Layout.Scandir, name, lockTimeout, r.Service, r.Log)
 		if err != nil {
 			r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w", err))
 			continue
@@ -539,16 +539,7 @@ func dashboardAddr(getenv func(string) string) (string, int, error) {
 // installLocked installs s holding its slot's lock, so a reconcile run by
 // hand never interleaves with an operator's start or stop of the slot.
 func (r *run) installLocked(s *render.Slot, opts slot.Options) (slot.Result, error) {
-	uid, gid := -1, -1
-	if r.Service != nil {
-		uid, gid = r.Service.UID, r.Service.GID
-	}
-	release, err := lock.Acquire(context.Background(), lock.Path(r.Layout.Scandir, s.Name), lock.Options{
-		Timeout: lockTimeout, NoticeAfter: time.Second, UID: uid, GID: gid,
-		Notice: func(path string) {
-			r.Log.Warn("waiting for another hermes-s6 command on this slot", "slot", s.Name, "lock", path)
-		},
-	})
+	release, err := lock.Slot(context.Background(), r.Layout.Scandir, s.Name, lockTimeout, r.Service, r.Log)
 	if err != nil {
 		return slot.Unchanged, err
 	}

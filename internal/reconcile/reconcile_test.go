@@ -25,6 +25,7 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/state"
 	"github.com/nousresearch/hermes-s6/render"
 	"github.com/nousresearch/hermes-s6/s6"
+	"github.com/nousresearch/hermes-s6/tests/s6tree"
 )
 
 // fixture is a HERMES_HOME and a scandir with no s6-svscan on it: these
@@ -647,26 +648,6 @@ func TestSecondRunSyncsTheDownFile(t *testing.T) {
 	}
 }
 
-// snapshot is every path under dir with its mode, content and mtime.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		fi, _ := os.Lstat(p)
-		rel, _ := filepath.Rel(dir, p)
-		m[rel] = fmt.Sprintf("%s %d", fi.Mode(), fi.ModTime().UnixNano())
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			m[rel] += " " + string(b)
-		}
-		return nil
-	})
-	return m
-}
-
 func TestDryRunChangesNothing(t *testing.T) {
 	f := newFixture(t)
 	f.profile("coder")
@@ -676,12 +657,12 @@ func TestDryRunChangesNothing(t *testing.T) {
 	f.env[CmdEnv] = `["gateway","run"]`
 	f.env[DashboardEnv] = "1"
 	root := filepath.Dir(f.home)
-	before := snapshot(t, root)
+	before := s6tree.Snapshot(root, true)
 	o := f.run(true)
 	if o.err != nil {
 		t.Fatalf("dry run: %v", o.err)
 	}
-	if diff := cmp.Diff(before, snapshot(t, root)); diff != "" {
+	if diff := cmp.Diff(before, s6tree.Snapshot(root, true)); diff != "" {
 		t.Fatalf("dry run changed files (-before +after):\n%s", diff)
 	}
 	for _, want := range []string{
@@ -826,12 +807,12 @@ func TestRootWork(t *testing.T) {
 		return int(st.Uid), int(st.Gid)
 	}
 
-	before := snapshot(t, f.scandir)
+	before := s6tree.Snapshot(f.scandir, true)
 	changes, err := rootWork(f.scandir, svc, true)
 	if err != nil || len(changes) != 4 {
 		t.Fatalf("dry run: want 4 planned changes, got %q %v", changes, err)
 	}
-	if diff := cmp.Diff(before, snapshot(t, f.scandir)); diff != "" {
+	if diff := cmp.Diff(before, s6tree.Snapshot(f.scandir, true)); diff != "" {
 		t.Fatalf("dry run changed the scandir:\n%s", diff)
 	}
 

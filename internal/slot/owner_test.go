@@ -2,32 +2,15 @@ package slot
 
 import (
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
-
-	"github.com/nousresearch/hermes-s6/internal/account"
 )
 
 // With a skeleton account, the slot directory and log/ are the account's
 // (it keeps the down file in step), while the files root wrote stay root's.
 func TestSkeletonAccountOwnsSlotDirs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("chown to another account needs root")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skip("no nobody account")
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	scan := t.TempDir()
-	acct := &account.Account{Name: "nobody", UID: uid, GID: gid}
-	if _, err := Install(scan, mustRender(t, cfg("coder")), Options{Skeleton: acct}); err != nil {
-		t.Fatal(err)
-	}
+	scan, uid, gid := installForNobody(t)
 	owner := func(rel string) (int, int, os.FileMode) {
 		fi, err := os.Lstat(filepath.Join(scan, rel))
 		if err != nil {

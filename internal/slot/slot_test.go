@@ -180,7 +180,10 @@ func TestCreateRaceKeepsWinner(t *testing.T) {
 	noStaging(t, scan)
 }
 
-func TestSkeleton(t *testing.T) {
+// installForNobody installs gateway-coder into a fresh scandir with a
+// supervise skeleton for the nobody account (root only: it chowns).
+func installForNobody(t *testing.T) (scan string, uid, gid int) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("chown to another account needs root")
 	}
@@ -188,13 +191,18 @@ func TestSkeleton(t *testing.T) {
 	if err != nil {
 		t.Skip("no nobody account")
 	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	scan := t.TempDir()
+	uid, _ = strconv.Atoi(nobody.Uid)
+	gid, _ = strconv.Atoi(nobody.Gid)
+	scan = t.TempDir()
 	acct := &account.Account{Name: "nobody", UID: uid, GID: gid}
 	if _, err := Install(scan, mustRender(t, cfg("coder")), Options{Skeleton: acct}); err != nil {
 		t.Fatal(err)
 	}
+	return scan, uid, gid
+}
+
+func TestSkeleton(t *testing.T) {
+	scan, uid, gid := installForNobody(t)
 	for _, base := range []string{"gateway-coder", "gateway-coder/log"} {
 		for _, c := range []struct {
 			p    string

@@ -18,7 +18,7 @@ import (
 // per-slot lock files, which are not state.
 func stable(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	m := snapshot(t, dir)
+	m := s6tree.Snapshot(dir, false)
 	for k := range m {
 		if strings.Contains(k, "supervise") || strings.Contains(k, "/event") || strings.HasPrefix(k, "home/logs") ||
 			strings.Contains(k, "standin") || strings.Contains(k, ".hermes-s6-lock.") {
@@ -132,9 +132,7 @@ func TestBadInputPermissions(t *testing.T) {
 	}
 	_, uid, gid := newAccount(t, "bad", 10002)
 	tr := s6tree.Start(t)
-	for d := tr.Root; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
+	tr.OpenToAccounts(t)
 	tr.MustRun(t, "register")
 	// The account may control the tree (as after the boot reconcile)...
 	for _, p := range []string{tr.Scandir, filepath.Join(tr.Scandir, ".s6-svscan", "control"), filepath.Join(tr.Scandir, "gateway-default", "supervise", "control")} {

@@ -269,11 +269,7 @@ func TestDoctor(t *testing.T) {
 		tr := s6tree.Start(t)
 		// The account must reach the tree and run hermes-s6: t.TempDir()s
 		// are 0700.
-		for _, d := range []string{filepath.Dir(tr.Root), tr.Root} {
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		tr.OpenToAccounts(t)
 		bin := filepath.Join(tr.Root, "bin")
 		if err := os.Mkdir(bin, 0o755); err != nil {
 			t.Fatal(err)

@@ -11,29 +11,9 @@ import (
 	"github.com/nousresearch/hermes-s6/tests/s6tree"
 )
 
-// snapshot lists every path under dir with its mode and size, so a test can
-// prove that a refused command changed nothing.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		m[rel] = fi.Mode().String()
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			m[rel] += " " + string(b)
-		}
-		return nil
-	})
-	return m
-}
-
 func TestInvalidNamesChangeNothing(t *testing.T) {
 	tr := s6tree.Start(t)
-	before := snapshot(t, tr.Root)
+	before := s6tree.Snapshot(tr.Root, false)
 	names := []string{"../x", "A", "Coder", "a/b", "-x", "_x", "a.b", "a b", "", strings.Repeat("a", 65), "a\nb"}
 	for _, cmd := range []string{"register", "start", "stop", "restart", "unregister", "status", "render"} {
 		for _, n := range names {
@@ -49,7 +29,7 @@ func TestInvalidNamesChangeNothing(t *testing.T) {
 			}
 		}
 	}
-	if diff := cmp.Diff(before, snapshot(t, tr.Root)); diff != "" {
+	if diff := cmp.Diff(before, s6tree.Snapshot(tr.Root, false)); diff != "" {
 		t.Fatalf("refused commands changed the tree (-before +after):\n%s", diff)
 	}
 }

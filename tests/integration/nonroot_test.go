@@ -61,10 +61,7 @@ func TestNonRootControl(t *testing.T) {
 	svc, uid, gid := newAccount(t, "svc", 10000)
 	_, ouid, ogid := newAccount(t, "oth", 10001)
 	tr := s6tree.Start(t)
-	// t.TempDir makes 0700 directories: let the accounts reach the tree.
-	for d := tr.Root; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
+	tr.OpenToAccounts(t)
 	addProfile(t, tr, "coder")
 	addProfile(t, tr, "other")
 	chownTree(t, tr.Home, uid, gid)
@@ -111,7 +108,7 @@ func TestNonRootControl(t *testing.T) {
 
 	// Another account: refused with a hint, nothing changes.
 	must("start", "--profile", "coder")
-	before := snapshot(t, tr.Root)
+	before := s6tree.Snapshot(tr.Root, false)
 	other := func(args ...string) {
 		t.Helper()
 		r := tr.RunAs(t, ouid, ogid, env, args...)
@@ -123,7 +120,7 @@ func TestNonRootControl(t *testing.T) {
 	other("register", "--profile", "other")
 	other("stop", "--profile", "coder")
 	other("unregister", "--profile", "coder")
-	after := snapshot(t, tr.Root)
+	after := s6tree.Snapshot(tr.Root, false)
 	for _, m := range []map[string]string{before, after} { // supervise/ and logs churn on their own
 		for k := range m {
 			if strings.Contains(k, "supervise") || strings.Contains(k, "logs/") || strings.Contains(k, "standin") {

@@ -242,29 +242,6 @@ func TestReconcileSecondRunIsIdempotent(t *testing.T) {
 	}
 }
 
-// treeSnapshot is every path under dir with mode, mtime and content.
-func treeSnapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, p)
-		m[rel] = fmt.Sprintf("%s %d", fi.Mode(), fi.ModTime().UnixNano())
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			m[rel] += " " + string(b)
-		}
-		return nil
-	})
-	return m
-}
-
 func TestReconcileDryRunChangesNothing(t *testing.T) {
 	prepare := func(t *testing.T, tr *s6tree.Tree) {
 		addProfile(t, tr, "coder")
@@ -277,7 +254,7 @@ func TestReconcileDryRunChangesNothing(t *testing.T) {
 		// A settled tree: two snapshots 20ms apart agree.
 		var before map[string]string
 		tr.Eventually(t, wait, "the tree to settle", func() bool {
-			s := treeSnapshot(t, tr.Root)
+			s := s6tree.Snapshot(tr.Root, true)
 			settled := cmp.Equal(before, s)
 			before = s
 			return settled
@@ -286,7 +263,7 @@ func TestReconcileDryRunChangesNothing(t *testing.T) {
 		if r.Code != 0 {
 			t.Fatalf("dry run: %s", r)
 		}
-		if diff := cmp.Diff(before, treeSnapshot(t, tr.Root)); diff != "" {
+		if diff := cmp.Diff(before, s6tree.Snapshot(tr.Root, true)); diff != "" {
 			t.Fatalf("dry run changed the tree (-before +after):\n%s", diff)
 		}
 		for _, want := range []string{
@@ -534,11 +511,7 @@ func TestReconcileAsServiceAccount(t *testing.T) {
 	tr := s6tree.Start(t)
 	// The account must reach the tree and run the binaries: t.TempDir()s
 	// are 0700.
-	for _, d := range []string{filepath.Dir(tr.Root), tr.Root} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tr.OpenToAccounts(t)
 	hs6, standin := s6tree.Binaries(t)
 	bin := filepath.Join(tr.Root, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {

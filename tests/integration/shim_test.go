@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,28 +54,10 @@ func startLines(tr *s6tree.Tree) []string {
 	return strings.Fields(strings.ReplaceAll(string(b), " ", "_"))
 }
 
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // bg is a hermes-s6 process running in the background.
 type bg struct {
 	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
+	stdout, stderr *s6tree.SyncBuffer
 	done           chan struct{}
 	err            error
 }
@@ -85,7 +66,7 @@ type bg struct {
 func startBg(t *testing.T, tr *s6tree.Tree, extra []string, args ...string) *bg {
 	t.Helper()
 	bin, _ := s6tree.Binaries(t)
-	b := &bg{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	b := &bg{cmd: exec.Command(bin, args...), stdout: &s6tree.SyncBuffer{}, stderr: &s6tree.SyncBuffer{}, done: make(chan struct{})}
 	b.cmd.Env = append(tr.Env(t), extra...)
 	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
 	if err := b.cmd.Start(); err != nil {

@@ -10,6 +10,7 @@ package s6tree
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,7 @@ type Tree struct {
 	Root    string // temp dir holding everything below
 	Scandir string
 	Home    string
-	out     *syncBuffer
+	out     *SyncBuffer
 	cmd     *exec.Cmd
 	done    chan struct{}
 	stopped bool
@@ -56,7 +57,7 @@ func New(t testing.TB) *Tree {
 	t.Helper()
 	Require(t)
 	root := t.TempDir()
-	tr := &Tree{Root: root, Scandir: filepath.Join(root, "service"), Home: filepath.Join(root, "home"), out: &syncBuffer{}}
+	tr := &Tree{Root: root, Scandir: filepath.Join(root, "service"), Home: filepath.Join(root, "home"), out: &SyncBuffer{}}
 	for _, d := range []string{tr.Scandir, tr.Home} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -187,22 +188,65 @@ func fifoHasReader(p string) bool {
 	return true
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and many readers.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers: the
+// output of a process under test, read while it runs.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Snapshot records every path under dir (keyed relative to it) with its
+// type, mode, owner and, for regular files, content; with times also its
+// mtime and ctime. Comparing two snapshots proves a command changed
+// nothing (times: not even rewrote a file with the same bytes).
+func Snapshot(dir string, times bool) map[string]string {
+	m := map[string]string{}
+	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return nil
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		rel, _ := filepath.Rel(dir, p)
+		v := fmt.Sprintf("%s %d:%d", fi.Mode(), st.Uid, st.Gid)
+		if times {
+			v += fmt.Sprintf(" %d %d", fi.ModTime().UnixNano(), st.Ctim.Nano())
+		}
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			v += " " + string(b)
+		}
+		m[rel] = v
+		return nil
+	})
+	return m
+}
+
+// OpenToAccounts makes the tree's directory and its parent (t.TempDir()s
+// are 0700) traversable, so a service account in a test can reach the
+// scandir, HERMES_HOME and the test binaries.
+func (tr *Tree) OpenToAccounts(t testing.TB) {
+	t.Helper()
+	for _, d := range []string{filepath.Dir(tr.Root), tr.Root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 var (
