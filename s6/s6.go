@@ -10,7 +10,6 @@
 package s6
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +74,9 @@ type ExitError struct {
 	Argv   []string
 	Code   int // -1 when killed by a signal or by the context
 	Stderr string
+	// Cause is why hermes-s6 killed the tool (its context's cause), nil
+	// when it ended on its own.
+	Cause error
 }
 
 func (e *ExitError) Error() string {
@@ -86,8 +88,13 @@ func (e *ExitError) Error() string {
 	if s := strings.TrimSpace(e.Stderr); s != "" {
 		msg += ": " + s
 	}
+	if e.Cause != nil {
+		msg += " (stopped: " + e.Cause.Error() + ")"
+	}
 	return msg
 }
+
+func (e *ExitError) Unwrap() error { return e.Cause }
 
 // grace is added to a tool's own timeout for the process deadline, so the
 // tool reports its timeout itself rather than being killed.
@@ -101,23 +108,19 @@ func (t Tools) run(ctx context.Context, timeout time.Duration, tool string, args
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout+grace)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	if err == nil {
-		return stdout.Bytes(), nil
+	argv := append([]string{p}, args...)
+	stdout, stderr, code, err := spawn(ctx, p, argv)
+	if err == nil && code == 0 {
+		return stdout, nil
 	}
-	ee := &ExitError{Argv: append([]string{p}, args...), Code: -1, Stderr: stderr.String()}
-	var xe *exec.ExitError
-	if errors.As(err, &xe) {
-		ee.Code = xe.ExitCode()
-	} else if ctx.Err() != nil {
-		ee.Stderr += " (" + ctx.Err().Error() + ")"
-	} else {
+	ee := &ExitError{Argv: argv, Code: code, Stderr: string(stderr)}
+	switch {
+	case err != nil:
 		ee.Stderr = err.Error()
+	case ctx.Err() != nil:
+		ee.Cause = context.Cause(ctx)
 	}
-	return stdout.Bytes(), ee
+	return stdout, ee
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
