@@ -71,9 +71,7 @@ func ExitCode(err error) int {
 // Main runs hermes-s6 with args (args[0] is the program name) and returns
 // the exit code. It never calls os.Exit.
 func Main(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := newApp(stdout, stderr).RunContext(ctx, args)
+	err := newApp(stdout, stderr).RunContext(context.Background(), args)
 	if err == nil {
 		return ExitOK
 	}
@@ -85,6 +83,40 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return ExitCode(err)
+}
+
+// errInterrupted is the cause of a command stopped by SIGINT or SIGTERM.
+var errInterrupted = errors.New("interrupted")
+
+// interruptible is the Before hook of commands that change the tree or
+// wait on it: the first SIGINT or SIGTERM cancels the command's context
+// (cause: errInterrupted), so it kills the s6 tool it runs, finishes the
+// atomic step it is in, releases its slot lock and says why it stopped
+// instead of dying half-way. A second signal takes its default action.
+//
+// Read-only commands (status, list, render, version, doctor) go without and
+// die of the signal: nothing of theirs needs undoing, and os/signal costs
+// every process that uses it an extra thread, about 0.4 ms of a 1 ms budget
+// on a 2-vCPU VM (make bench, rows 1a/1b).
+func interruptible(c *cli.Context) error {
+	ctx, cancel := context.WithCancelCause(c.Context)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		signal.Stop(sigs)
+		cancel(fmt.Errorf("%w by %s", errInterrupted, signalName(sig)))
+	}()
+	c.Context = ctx
+	return nil
+}
+
+// signalName is SIGINT or SIGTERM, as an operator would write it.
+func signalName(sig os.Signal) string {
+	if sig == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return "SIGINT"
 }
 
 // silentExit ends a command with a code after it has said all it had to.

@@ -13,8 +13,9 @@ import (
 
 func logsCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "logs",
-		Usage: "print a profile's gateway log: archives then current, oldest first",
+		Name:   "logs",
+		Before: interruptible,
+		Usage:  "print a profile's gateway log: archives then current, oldest first",
 		Flags: []cli.Flag{
 			profileFlag,
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new lines (across rotations)"},

@@ -12,8 +12,9 @@ import (
 // volume worker it runs as the service account.
 func reconcileCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "reconcile",
-		Usage: "boot hook: rebuild every slot from the desired state on the volume",
+		Name:   "reconcile",
+		Before: interruptible,
+		Usage:  "boot hook: rebuild every slot from the desired state on the volume",
 		Description: "Run by /etc/cont-init.d as root before the CMD. Installs gateway-default, then every\n" +
 			"valid named profile, then the dashboard: up when the desired state is running\n" +
 			"(HERMES_DASHBOARD for the dashboard), else with a down file. Reads the container's\n" +

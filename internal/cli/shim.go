@@ -19,6 +19,7 @@ import (
 func shimCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "shim",
+		Before:    interruptible,
 		Usage:     "CMD wrapper: run ARGS, or turn `gateway run` into a supervised slot",
 		ArgsUsage: "-- ARGS…",
 		Flags:     append([]cli.Flag{timeoutFlag}, slotFlags()...),

@@ -84,7 +84,7 @@ func Acquire(ctx context.Context, path string, opts Options) (release func(), er
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("waiting for the lock %s: %w", path, context.Cause(ctx))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

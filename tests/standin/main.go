@@ -12,7 +12,8 @@
 // Tests steer it without re-rendering slots:
 //
 //	$HERMES_HOME/standin/<profile>.exit  (or $HERMES_STANDIN_EXIT)
-//	    a number N: exit N right after the banner; "crash": die by SIGSEGV.
+//	    a number N: exit N right after the banner; "crash": die by SIGSEGV;
+//	    "hold": log SIGTERM/SIGINT but keep running (only SIGKILL ends it).
 //	$HERMES_STANDIN_LINES=N  write N numbered lines to stdout, then idle.
 //
 // Every start appends "<pid> <profile>" to $HERMES_HOME/standin/starts.log
@@ -101,6 +102,10 @@ func gateway(profile string, flags []string) int {
 	logf("gateway profile=%s pid=%d uid=%d flags=%q supervised_child=%q", profile, os.Getpid(), os.Getuid(), flags, os.Getenv("HERMES_S6_SUPERVISED_CHILD"))
 	switch plan := exitPlan(profile); plan {
 	case "":
+	case "hold":
+		for s := range sigs {
+			logf("received %s, holding on", s)
+		}
 	case "crash":
 		logf("crashing on request")
 		syscall.Kill(os.Getpid(), syscall.SIGSEGV)

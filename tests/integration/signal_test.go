@@ -1,0 +1,90 @@
+package integration
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nousresearch/hermes-s6/tests/s6tree"
+)
+
+// toolsWaitingOn lists the pids of s6-svwait processes whose arguments
+// name dir.
+func toolsWaitingOn(dir string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0})
+		if len(args) > 1 && filepath.Base(string(args[0])) == "s6-svwait" && string(args[len(args)-1]) == dir {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// SIGTERM stops a command that is waiting on s6 at once and cleanly: it
+// kills the s6-svwait it waits in, exits 1 naming the signal, and what it
+// recorded before the wait stays recorded.
+func TestSignalStopsAWaitingCommand(t *testing.T) {
+	tr := s6tree.Start(t)
+	// A gateway that ignores SIGTERM: stop's wait for down cannot end.
+	plans := filepath.Join(tr.Home, "standin")
+	if err := os.MkdirAll(plans, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plans, "default.exit"), []byte("hold"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr.MustRun(t, "register", "--start")
+	slot := filepath.Join(tr.Scandir, "gateway-default")
+	t.Cleanup(func() { exec.Command(filepath.Join(s6tree.Bin, "s6-svc"), "-k", slot).Run() })
+
+	stop := startBg(t, tr, nil, "stop", "--timeout", "60s")
+	stop.await(t, tr, "stop to wait in s6-svwait", func() bool { return len(toolsWaitingOn(slot)) > 0 })
+	if code := stop.stop(t, syscall.SIGTERM); code != 1 || !strings.Contains(stop.stderr.String(), "interrupted by SIGTERM") {
+		t.Fatalf("stop on SIGTERM: want exit 1 naming the signal, got %d: %s", code, stop)
+	}
+	tr.Eventually(t, 5*time.Second, "its s6-svwait to be gone", func() bool { return len(toolsWaitingOn(slot)) == 0 })
+	if st := statusOf(t, tr, "default"); st.DesiredState != "stopped" || st.WantUp || !st.Up {
+		t.Fatalf("after the interrupted stop: want desired stopped, want down, gateway still up (it holds), got %+v", st)
+	}
+}
+
+// A command waiting for a slot's lock gives up on SIGTERM too, without
+// touching the slot.
+func TestSignalStopsALockWait(t *testing.T) {
+	tr := s6tree.Start(t)
+	tr.MustRun(t, "register")
+	f, err := os.OpenFile(filepath.Join(tr.Scandir, ".hermes-s6-lock.gateway-default"), os.O_RDWR|os.O_CREATE, 0o660)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	start := startBg(t, tr, nil, "start", "--timeout", "60s")
+	start.await(t, tr, "start to say it waits for the lock", func() bool {
+		return strings.Contains(start.stderr.String(), "waiting for another hermes-s6 command")
+	})
+	if code := start.stop(t, syscall.SIGINT); code != 1 || !strings.Contains(start.stderr.String(), "interrupted by SIGINT") {
+		t.Fatalf("start on SIGINT: want exit 1 naming the signal, got %d: %s", code, start)
+	}
+	if st := statusOf(t, tr, "default"); st.WantUp || st.DesiredState != "none" {
+		t.Fatalf("an interrupted start changed the slot: %+v", st)
+	}
+}
