@@ -171,7 +171,7 @@ func lifecycle(op func(*control.Manager, context.Context, string, control.Wait) 
 			return err
 		}
 		w := control.Wait{Timeout: c.Duration("timeout"), NoWait: c.Bool("no-wait")}
-		if hasFlag(c.Command, "log-size") && anySlotFlagSet(c) {
+		if reshapes(c) {
 			// start with slot flags reshapes the registered slot first.
 			if err := m.Reshape(c.Context, p, w); err != nil {
 				return err

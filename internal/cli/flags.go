@@ -98,9 +98,11 @@ func slotConfig(c *cli.Context) (render.Config, error) {
 		}
 	}
 	// Validate the shared part now, with a neutral profile, so a bad flag is
-	// reported as bad usage before anything runs; commands that never render
-	// skip it (status, list and logs stay cheap).
-	if c.Command == nil || !rendersSlots[c.Command.Name] {
+	// reported as bad usage before anything runs; commands that render
+	// nothing skip it: a stop must not fail on a render setting it never
+	// uses, and status, list, start and stop stay cheap (parsing the
+	// templates is a third of a millisecond).
+	if c.Command == nil || !(rendersSlots[c.Command.Name] || reshapes(c)) {
 		return cfg, nil
 	}
 	probe := cfg
@@ -122,11 +124,24 @@ func hasFlag(cmd *cli.Command, name string) bool {
 	return false
 }
 
-// rendersSlots names the commands that render or install slots: only they
-// validate slot settings and resolve the service account.
+// rendersSlots names the commands that render slots: they validate the
+// slot settings before they change anything.
 var rendersSlots = map[string]bool{
-	"render": true, "register": true, "start": true, "stop": true, "restart": true,
-	"unregister": true, "reconcile": true, "shim": true, "entrypoint": true,
+	"render": true, "register": true, "reconcile": true, "shim": true, "entrypoint": true,
+}
+
+// drivesSlots names the commands that drive existing slots without
+// rendering them.
+var drivesSlots = map[string]bool{"start": true, "stop": true, "restart": true, "unregister": true}
+
+// usesAccount reports whether a command resolves the service account: it
+// renders slots, or writes volume files and lock files the account must own.
+func usesAccount(name string) bool { return rendersSlots[name] || drivesSlots[name] }
+
+// reshapes reports whether a start was given slot flags: it then installs
+// the slot anew before starting it.
+func reshapes(c *cli.Context) bool {
+	return c.Command != nil && hasFlag(c.Command, "log-size") && anySlotFlagSet(c)
 }
 
 // manager builds the control.Manager for a command.
@@ -136,7 +151,7 @@ func manager(c *cli.Context) (*control.Manager, error) {
 		return nil, err
 	}
 	var svc *account.Account
-	if c.Command == nil || rendersSlots[c.Command.Name] {
+	if c.Command == nil || usesAccount(c.Command.Name) {
 		if svc, err = serviceAccount(cfg.Account); err != nil {
 			return nil, err
 		}

@@ -121,3 +121,25 @@ func TestBashCompletionListsCommands(t *testing.T) {
 		t.Errorf("the hidden volume worker is offered:\n%s", r.Stdout)
 	}
 }
+
+// A bad slot setting stops the commands that render slots before they
+// change anything, and only them: stop and start render nothing, so they
+// still work (an operator can always stop a gateway).
+func TestBadSlotSettingOnlyStopsRendering(t *testing.T) {
+	tr := s6tree.Start(t)
+	tr.MustRun(t, "register", "--start")
+	bad := []string{"HERMES_S6_SHEBANG=/bin/sh"}
+	for _, args := range [][]string{{"register"}, {"render"}, {"start", "--log-size", "65536"}} {
+		if r := tr.RunEnv(t, bad, args...); r.Code != 2 || !strings.Contains(r.Stderr, "shebang") {
+			t.Errorf("%s with a bad shebang: want exit 2 naming it, got %s", strings.Join(args, " "), r)
+		}
+	}
+	for _, args := range [][]string{{"stop"}, {"start"}, {"restart"}, {"status"}} {
+		if r := tr.RunEnv(t, bad, args...); r.Code != 0 {
+			t.Errorf("%s renders nothing, so a bad shebang must not stop it: %s", strings.Join(args, " "), r)
+		}
+	}
+	if st := statusOf(t, tr, "default"); !st.Up || st.DesiredState != "running" {
+		t.Fatalf("after stop, start, restart: want up and running, got %+v", st)
+	}
+}
