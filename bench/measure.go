@@ -15,14 +15,7 @@ import (
 // tools, no service account, plain sh, the stand-in gateway (as
 // tests/s6tree's Env does).
 func (b *bench) env(scandir, home string, extra ...string) []string {
-	var e []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "HERMES_") || strings.HasPrefix(kv, "PATH=") {
-			continue
-		}
-		e = append(e, kv)
-	}
-	return append(append(e,
+	return append(append(cleanEnv(),
 		"PATH="+b.cfg.s6bin+":/usr/sbin:/usr/bin:/sbin:/bin",
 		"HERMES_S6_SCANDIR="+scandir,
 		"HERMES_HOME="+home,
@@ -31,6 +24,21 @@ func (b *bench) env(scandir, home string, extra ...string) []string {
 		"HERMES_S6_GATEWAY_BIN="+b.cfg.standin,
 		"HERMES_S6_SHEBANG=#!/bin/sh",
 	), extra...)
+}
+
+// cleanEnv is the harness's environment without PATH and the HERMES_
+// settings, which every process it starts gets from it instead: a
+// HERMES_HOME left in the caller's shell would otherwise send the gateways
+// of its trees to the wrong volume.
+func cleanEnv() []string {
+	var e []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "HERMES_") || strings.HasPrefix(kv, "PATH=") {
+			continue
+		}
+		e = append(e, kv)
+	}
+	return e
 }
 
 // proc is one command to time.

@@ -53,7 +53,7 @@ func startTree(s6bin, scandir string) (*tree, error) {
 	treesMu.Unlock()
 	t := &tree{scandir: scandir, s6bin: s6bin, id: id, out: out, done: make(chan struct{})}
 	t.cmd = exec.Command(filepath.Join(s6bin, "s6-svscan"), scandir)
-	t.cmd.Env = append(os.Environ(), marker+"="+id, "PATH="+s6bin+":/usr/sbin:/usr/bin:/sbin:/bin")
+	t.cmd.Env = append(cleanEnv(), marker+"="+id, "PATH="+s6bin+":/usr/sbin:/usr/bin:/sbin:/bin")
 	t.cmd.Stdout, t.cmd.Stderr = out, out
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := t.cmd.Start(); err != nil {
