@@ -1,8 +1,9 @@
 // Package s6 is hermes-s6's one seam to skarnet's s6: the only package that
-// executes anything. It runs the real s6-svc, s6-svstat, s6-svscanctl and
-// s6-svwait of the s6 that runs the tree (s6-overlay's in /command, else the
-// ones on PATH), each under a context deadline, and reports failures with
-// the shell-quoted argv, the exit code and the tool's stderr.
+// executes anything. It runs the real s6-svc, s6-svstat, s6-svscanctl,
+// s6-svwait and s6-svdt of the s6 that runs the tree (s6-overlay's in
+// /command, else the ones on PATH), each under a context deadline, and
+// reports failures with the shell-quoted argv, the exit code and the tool's
+// stderr.
 //
 // Two questions need no tool: whether a supervisor listens on a control
 // FIFO (s6's own test, an O_NONBLOCK open for writing), answered by
@@ -10,6 +11,7 @@
 package s6
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -276,7 +278,7 @@ type Status struct {
 	NormallyUp bool   // no ./down file
 	Ready      bool   // readiness notified (or up, without notification)
 	PID        int    // -1 when down
-	ExitCode   int    // last exit code, -1 when none (or killed)
+	ExitCode   int    // last exit code, -1 when none (never ended, up, or killed)
 	Signal     string // signal that killed it last, "" when none
 	Seconds    int    // time in the current state
 }
@@ -303,6 +305,15 @@ func (t Tools) Status(ctx context.Context, dir string) (Status, error) {
 		return st, fmt.Errorf("s6-svstat %s: %w", dir, err)
 	}
 	st.Supervised = true
+	if !st.Up && st.ExitCode == 0 && st.Signal == "" {
+		// s6-svstat says "exit code 0" for a service that has never run
+		// too. The death tally tells them apart: empty means no run has
+		// ended since s6-supervise started, so there is no last exit.
+		// Without s6-svdt (s6 before 2.11) the 0 stays; doctor warns.
+		if out, err := t.run(ctx, 0, "s6-svdt", dir); err == nil && len(bytes.TrimSpace(out)) == 0 {
+			st.ExitCode = -1
+		}
+	}
 	return st, nil
 }
 

@@ -110,8 +110,9 @@ func TestToolsMissing(t *testing.T) {
 	f.env.Tools.Dir = t.TempDir()
 	fs := f.run()
 	got := problems(fs, CheckTools)
-	if len(got) != 2 || got[0].Severity != Fail || got[1].Severity != Warn {
-		t.Fatalf("want a fail for the tools and a warning for s6-permafailon:\n%s", dump(fs))
+	if len(got) != 3 || got[0].Severity != Fail || got[1].Severity != Warn || got[2].Severity != Warn ||
+		!strings.Contains(got[1].Problem, "s6-permafailon") || !strings.Contains(got[2].Problem, "s6-svdt") {
+		t.Fatalf("want a fail for the tools and a warning each for s6-permafailon and s6-svdt:\n%s", dump(fs))
 	}
 	for _, tool := range RequiredTools {
 		if !strings.Contains(got[0].Problem, tool) {
@@ -123,7 +124,7 @@ func TestToolsMissing(t *testing.T) {
 	}
 	// A tool that is there but not executable counts as missing.
 	dir := t.TempDir()
-	for _, tool := range append(RequiredTools, OptionalTool) {
+	for _, tool := range AllTools() {
 		mode := os.FileMode(0o755)
 		if tool == "s6-svstat" {
 			mode = 0o644

@@ -48,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 	for _, d := range []string{f.home, f.scandir, tools, filepath.Join(proc, "1"), base} {
 		mkdir(t, d, 0o755)
 	}
-	for _, tool := range append(RequiredTools, OptionalTool) {
+	for _, tool := range AllTools() {
 		writeFile(t, filepath.Join(tools, tool), "#!/bin/sh\nexit 0\n", 0o755)
 	}
 	writeFile(t, filepath.Join(proc, "1", "comm"), "s6-svscan\n", 0o644)

@@ -21,8 +21,24 @@ import (
 // RequiredTools are the s6 tools hermes-s6 and its slots run.
 var RequiredTools = []string{"s6-svc", "s6-svstat", "s6-svscanctl", "s6-svwait", "s6-log", "s6-setuidgid"}
 
-// OptionalTool is run only by slots with a crash limit.
-const OptionalTool = "s6-permafailon"
+// OptionalTool is an s6 tool only some features run, what goes without
+// it, and how to get it.
+type OptionalTool struct{ Name, Without, Fix string }
+
+// OptionalTools: a missing one is a warning.
+var OptionalTools = []OptionalTool{
+	{"s6-permafailon", "slots with --crash-limit would fail to start", "apt-get install s6  # Debian; or leave --crash-limit off"},
+	{"s6-svdt", "status reports exit code 0, not -1, for a slot that never ran", "apt-get install s6  # Debian; s6 2.11 or later has it"},
+}
+
+// AllTools is RequiredTools and the optional ones, by name.
+func AllTools() []string {
+	all := append([]string(nil), RequiredTools...)
+	for _, o := range OptionalTools {
+		all = append(all, o.Name)
+	}
+	return all
+}
 
 // tool is the resolved path of an s6 tool for a fix line, or its bare name.
 func (e *Env) tool(name string) string {
@@ -58,9 +74,10 @@ func checkTools(_ context.Context, e *Env) []Finding {
 		}
 		r.fail(fmt.Sprintf("%s not found %s", strings.Join(missing, ", "), where), fix)
 	}
-	if _, err := e.Tools.Path(OptionalTool); err != nil {
-		r.warn(fmt.Sprintf("%s not found %s: slots with --crash-limit would fail to start", OptionalTool, where),
-			"apt-get install s6  # Debian; or leave --crash-limit off")
+	for _, o := range OptionalTools {
+		if _, err := e.Tools.Path(o.Name); err != nil {
+			r.warn(fmt.Sprintf("%s not found %s: %s", o.Name, where, o.Without), o.Fix)
+		}
 	}
 	if s6.DefaultBin() == s6.OverlayBin && filepath.Clean(e.Tools.Dir) != s6.OverlayBin && len(found) > 0 {
 		r.warn(fmt.Sprintf("s6-overlay's tools are in %s but hermes-s6 runs %s: tools of another s6 version may misread the tree's status files",

@@ -79,8 +79,12 @@ func TestLifecycle(t *testing.T) {
 
 	tr.MustRun(t, "register", "--profile", p)
 	st := eventually(t, tr, p, "registered slot supervised", func(s status) bool { return s.Supervised })
-	if st.Up || st.WantUp || st.NormallyUp || st.PID != -1 || st.DesiredState != "none" {
-		t.Fatalf("after register want supervised, down, no process, no desired state; got %+v", st)
+	if st.Up || st.WantUp || st.NormallyUp || st.PID != -1 || st.ExitCode != -1 || st.DesiredState != "none" {
+		t.Fatalf("after register want supervised, down, no process, no exit code yet, no desired state; got %+v", st)
+	}
+	table := strings.Split(strings.TrimSpace(tr.MustRun(t, "status", "--profile", p).Stdout), "\n")
+	if f := strings.Fields(table[len(table)-1]); f[len(f)-1] != "-" {
+		t.Fatalf("a slot that never ran shows LAST EXIT -:\n%s", strings.Join(table, "\n"))
 	}
 	if st.Name != "gateway-coder" || st.Profile == nil || *st.Profile != p {
 		t.Fatalf("name/profile: %+v", st)
@@ -104,8 +108,8 @@ func TestLifecycle(t *testing.T) {
 
 	tr.MustRun(t, "stop", "--profile", p)
 	st = statusOf(t, tr, p)
-	if st.Up || st.WantUp || st.NormallyUp || st.PID != -1 || st.DesiredState != "stopped" {
-		t.Fatalf("after stop want down, want down, desired stopped; got %+v", st)
+	if st.Up || st.WantUp || st.NormallyUp || st.PID != -1 || st.ExitCode != 0 || st.Signal != "" || st.DesiredState != "stopped" {
+		t.Fatalf("after stop want down, want down, exit code 0 (the gateway exits 0 on SIGTERM), desired stopped; got %+v", st)
 	}
 	if _, err := os.Stat(filepath.Join(tr.Scandir, "gateway-coder", "down")); err != nil {
 		t.Fatalf("stop must leave a down file so a reboot keeps it down: %v", err)
