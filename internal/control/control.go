@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nousresearch/hermes-s6/internal/account"
@@ -428,23 +429,39 @@ func (m *Manager) StatusAll(ctx context.Context) ([]SlotStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []SlotStatus
+	type slotRef struct{ name, profile string }
+	slots := make([]slotRef, 0, len(ps)+1)
 	for _, p := range ps {
-		ss, err := m.status(ctx, profile.SlotName(p), p)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, ss)
+		slots = append(slots, slotRef{profile.SlotName(p), p})
 	}
 	if fi, err := os.Stat(filepath.Join(m.Layout.Scandir, render.DashboardSlot)); err == nil && fi.IsDir() {
-		ss, err := m.status(ctx, render.DashboardSlot, "")
+		slots = append(slots, slotRef{render.DashboardSlot, ""})
+	}
+	// Each slot costs an s6-svstat run or two: with many profiles, run a
+	// few at once (output order stays the sorted one).
+	out := make([]SlotStatus, len(slots))
+	errs := make([]error, len(slots))
+	sem := make(chan struct{}, statusWorkers)
+	var wg sync.WaitGroup
+	for i, s := range slots {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i], errs[i] = m.status(ctx, s.name, s.profile)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
-			return out, err
+			return out[:i], err
 		}
-		out = append(out, ss)
 	}
 	return out, nil
 }
+
+// statusWorkers bounds the s6-svstat runs StatusAll has going at once.
+const statusWorkers = 4
 
 // List returns the profiles that have a gateway slot, default first, then
 // sorted.

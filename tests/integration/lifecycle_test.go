@@ -160,13 +160,28 @@ func TestStatusAllAndList(t *testing.T) {
 	if r := tr.MustRun(t, "list"); r.Stdout != "default\nalpha\nzeta\n" {
 		t.Fatalf("list: want default first then sorted, got %q", r.Stdout)
 	}
+	// More slots than status runs at once: the rows keep list's order and
+	// each row is its own slot's.
+	want := []string{"default", "alpha"}
+	for i := 1; i <= 6; i++ {
+		p := "p" + strconv.Itoa(i)
+		addProfile(t, tr, p)
+		tr.MustRun(t, "register", "--profile", p)
+		want = append(want, p)
+	}
+	want = append(want, "zeta")
+	tr.MustRun(t, "start", "--profile", "p3")
 	r := tr.MustRun(t, "status", "--json")
 	var sts []status
-	if err := json.Unmarshal([]byte(r.Stdout), &sts); err != nil || len(sts) != 3 {
-		t.Fatalf("status --json: %v\n%s", err, r.Stdout)
+	if err := json.Unmarshal([]byte(r.Stdout), &sts); err != nil || len(sts) != len(want) {
+		t.Fatalf("status --json: want %d slots: %v\n%s", len(want), err, r.Stdout)
 	}
-	if sts[0].Name != "gateway-default" || !sts[0].Up || sts[0].DesiredState != "running" {
-		t.Fatalf("default slot: %+v", sts[0])
+	for i, p := range want {
+		st := sts[i]
+		up := p == "default" || p == "p3"
+		if st.Name != "gateway-"+p || st.Profile == nil || *st.Profile != p || st.Up != up || (st.DesiredState == "running") != up {
+			t.Errorf("row %d: want gateway-%s (up %v), got %+v", i, p, up, st)
+		}
 	}
 	human := tr.MustRun(t, "status").Stdout
 	for _, want := range []string{"SLOT", "gateway-default", "gateway-alpha", "gateway-zeta"} {
