@@ -256,6 +256,7 @@ func (b *bench) cycle(ctx context.Context) []row {
 		{id: "3", name: "start + stop cycle", goal: atMost, target: 1.3, paired: true},
 		{id: "3s", name: "  start alone", goal: info, paired: true},
 		{id: "3d", name: "  stop alone", goal: info, paired: true},
+		{id: "3f", name: "  floor: a Go program that only runs s6-svc and s6-svwait", goal: info, paired: true},
 	}
 	b.progress("cycle: hermes-s6 start+stop vs s6-svc -u -wu + s6-svc -d -wD")
 	l, err := b.newLab("cycle")
@@ -288,12 +289,24 @@ func (b *bench) cycle(ctx context.Context) []row {
 			return sample{d: d1 + d2, extra: map[string]time.Duration{"start": d1, "stop": d2}}, nil
 		}
 	}
-	as, bs, err := interleave(ctx, b.cfg.scale(25), 2,
-		side(l.hermes("start", "--profile", p), l.hermes("stop", "--profile", p)),
-		side(l.tool("s6-svc", "-u", "-wu", slot), l.tool("s6-svc", "-d", "-wD", slot)))
+	reference := side(l.tool("s6-svc", "-u", "-wu", slot), l.tool("s6-svc", "-d", "-wD", slot))
+	as, bs, err := interleave(ctx, b.cfg.scale(60), 3,
+		side(l.hermes("start", "--profile", p), l.hermes("stop", "--profile", p)), reference)
 	for i, key := range []string{"", "start", "stop"} {
 		rows[i].subject, rows[i].ref, rows[i].err = durations(as, key), durations(bs, key), err
 	}
 	rows[0].note = "reference: s6-svc -u -wu SLOT, then s6-svc -d -wD SLOT (stand-in gateway; each stop waits for a fully started gateway, untimed)"
+
+	// The floor: what hermes-s6 start and stop run (s6-svwait and s6-svc
+	// side by side), from a Go program that does nothing else.
+	floor := func(cmd, wait string) proc {
+		svwait := l.tool("s6-svwait", wait, "-t", "10000", slot)
+		svc := l.tool("s6-svc", cmd, slot)
+		argv := append(append(append([]string{l.b.cfg.floor}, svwait.argv...), "--"), svc.argv...)
+		return proc{argv: argv, env: l.env}
+	}
+	as, bs, err = interleave(ctx, b.cfg.scale(60), 3, side(floor("-u", "-u"), floor("-d", "-D")), reference)
+	rows[3].subject, rows[3].ref, rows[3].err = durations(as, ""), durations(bs, ""), err
+	rows[3].note = "bench/floor running s6-svwait and s6-svc at once, for start then stop: the least a start + stop that drives the real tools from Go can cost: row 3 cannot go below it"
 	return rows
 }

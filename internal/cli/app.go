@@ -88,16 +88,20 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // errInterrupted is the cause of a command stopped by SIGINT or SIGTERM.
 var errInterrupted = errors.New("interrupted")
 
-// interruptible is the Before hook of commands that change the tree or
-// wait on it: the first SIGINT or SIGTERM cancels the command's context
+// interruptible is the Before hook of commands with several steps to
+// finish or undo (register, unregister, reconcile, shim) and of logs
+// --follow: the first SIGINT or SIGTERM cancels the command's context
 // (cause: errInterrupted), so it kills the s6 tool it runs, finishes the
 // atomic step it is in, releases its slot lock and says why it stopped
 // instead of dying half-way. A second signal takes its default action.
 //
-// Read-only commands (status, list, render, version, doctor) go without and
-// die of the signal: nothing of theirs needs undoing, and os/signal costs
-// every process that uses it an extra thread, about 0.4 ms of a 1 ms budget
-// on a 2-vCPU VM (make bench, rows 1a/1b).
+// The other commands go without and die of the signal, as s6-svc -wu does:
+// status, list and render have nothing to undo, and start, stop and restart
+// write the desired state atomically and leave the rest to s6, so a signal
+// halfway leaves what an interrupted s6-svc would (the tools they wait in
+// share their process group, and end on their own timeout otherwise).
+// os/signal costs every process that uses it an extra thread: about 0.4 ms
+// of a 6 ms start on a 2-vCPU VM (make bench, row 3).
 func interruptible(c *cli.Context) error {
 	ctx, cancel := context.WithCancelCause(c.Context)
 	sigs := make(chan os.Signal, 1)

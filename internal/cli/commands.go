@@ -42,21 +42,18 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:   "start",
-			Before: interruptible,
 			Usage:  "record desired state running and bring the gateway up",
 			Flags:  append([]cli.Flag{profileFlag, timeoutFlag, noWaitFlag}, slotFlags()...),
 			Action: lifecycle((*control.Manager).Start),
 		},
 		{
 			Name:   "stop",
-			Before: interruptible,
 			Usage:  "record desired state stopped and bring the gateway down",
 			Flags:  []cli.Flag{profileFlag, timeoutFlag, noWaitFlag},
 			Action: lifecycle((*control.Manager).Stop),
 		},
 		{
 			Name:   "restart",
-			Before: interruptible,
 			Usage:  "bring the gateway down (finish done), then up again",
 			Flags:  []cli.Flag{profileFlag, timeoutFlag, noWaitFlag},
 			Action: lifecycle((*control.Manager).Restart),

@@ -37,11 +37,11 @@ func toolsWaitingOn(dir string) []int {
 }
 
 // SIGTERM stops a command that is waiting on s6 at once and cleanly: it
-// kills the s6-svwait it waits in, exits 1 naming the signal, and what it
-// recorded before the wait stays recorded.
+// kills the s6-svwait it waits in, exits 1 naming the signal, and leaves
+// the slot in place (unregister removes it only once the gateway is down).
 func TestSignalStopsAWaitingCommand(t *testing.T) {
 	tr := s6tree.Start(t)
-	// A gateway that ignores SIGTERM: stop's wait for down cannot end.
+	// A gateway that ignores SIGTERM: unregister's wait for down cannot end.
 	plans := filepath.Join(tr.Home, "standin")
 	if err := os.MkdirAll(plans, 0o755); err != nil {
 		t.Fatal(err)
@@ -53,18 +53,18 @@ func TestSignalStopsAWaitingCommand(t *testing.T) {
 	slot := filepath.Join(tr.Scandir, "gateway-default")
 	t.Cleanup(func() { exec.Command(filepath.Join(s6tree.Bin, "s6-svc"), "-k", slot).Run() })
 
-	stop := startBg(t, tr, nil, "stop", "--timeout", "60s")
-	stop.await(t, tr, "stop to wait in s6-svwait", func() bool { return len(toolsWaitingOn(slot)) > 0 })
-	if code := stop.stop(t, syscall.SIGTERM); code != 1 || !strings.Contains(stop.stderr.String(), "interrupted by SIGTERM") {
-		t.Fatalf("stop on SIGTERM: want exit 1 naming the signal, got %d: %s", code, stop)
+	unreg := startBg(t, tr, nil, "unregister", "--timeout", "60s")
+	unreg.await(t, tr, "unregister to wait in s6-svwait", func() bool { return len(toolsWaitingOn(slot)) > 0 })
+	if code := unreg.stop(t, syscall.SIGTERM); code != 1 || !strings.Contains(unreg.stderr.String(), "interrupted by SIGTERM") {
+		t.Fatalf("unregister on SIGTERM: want exit 1 naming the signal, got %d: %s", code, unreg)
 	}
 	tr.Eventually(t, 5*time.Second, "its s6-svwait to be gone", func() bool { return len(toolsWaitingOn(slot)) == 0 })
-	if st := statusOf(t, tr, "default"); st.DesiredState != "stopped" || st.WantUp || !st.Up {
-		t.Fatalf("after the interrupted stop: want desired stopped, want down, gateway still up (it holds), got %+v", st)
+	if st := statusOf(t, tr, "default"); !st.Supervised || st.WantUp || !st.Up {
+		t.Fatalf("after the interrupted unregister: want the slot still supervised, want down, gateway still up (it holds), got %+v", st)
 	}
 }
 
-// A command waiting for a slot's lock gives up on SIGTERM too, without
+// A command waiting for a slot's lock gives up on SIGINT too, without
 // touching the slot.
 func TestSignalStopsALockWait(t *testing.T) {
 	tr := s6tree.Start(t)
@@ -77,14 +77,14 @@ func TestSignalStopsALockWait(t *testing.T) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	start := startBg(t, tr, nil, "start", "--timeout", "60s")
-	start.await(t, tr, "start to say it waits for the lock", func() bool {
-		return strings.Contains(start.stderr.String(), "waiting for another hermes-s6 command")
+	reg := startBg(t, tr, nil, "register", "--start", "--timeout", "60s")
+	reg.await(t, tr, "register to say it waits for the lock", func() bool {
+		return strings.Contains(reg.stderr.String(), "waiting for another hermes-s6 command")
 	})
-	if code := start.stop(t, syscall.SIGINT); code != 1 || !strings.Contains(start.stderr.String(), "interrupted by SIGINT") {
-		t.Fatalf("start on SIGINT: want exit 1 naming the signal, got %d: %s", code, start)
+	if code := reg.stop(t, syscall.SIGINT); code != 1 || !strings.Contains(reg.stderr.String(), "interrupted by SIGINT") {
+		t.Fatalf("register on SIGINT: want exit 1 naming the signal, got %d: %s", code, reg)
 	}
 	if st := statusOf(t, tr, "default"); st.WantUp || st.DesiredState != "none" {
-		t.Fatalf("an interrupted start changed the slot: %+v", st)
+		t.Fatalf("an interrupted register --start changed the slot: %+v", st)
 	}
 }
