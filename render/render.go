@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nousresearch/hermes-s6/internal/profile"
@@ -76,7 +77,9 @@ func (c *CrashLimit) String() string {
 // EnvVar is one extra environment variable exported by run.
 type EnvVar struct{ Key, Value string }
 
-var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envKeyRE is compiled on first use: only slots with extra environment
+// need it.
+var envKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // ParseEnv reads KEY=VALUE. The key must be a shell variable name.
 func ParseEnv(s string) (EnvVar, error) {
@@ -84,7 +87,7 @@ func ParseEnv(s string) (EnvVar, error) {
 	if !ok {
 		return EnvVar{}, fmt.Errorf("extra environment %q: want KEY=VALUE", s)
 	}
-	if !envKeyRE.MatchString(k) {
+	if !envKeyRE().MatchString(k) {
 		return EnvVar{}, fmt.Errorf("extra environment key %q: want a shell variable name ([A-Za-z_][A-Za-z0-9_]*)", k)
 	}
 	if strings.IndexByte(v, 0) >= 0 {
@@ -219,7 +222,7 @@ func (c *Config) check() error {
 	}
 	seen := map[string]bool{}
 	for _, e := range c.Env {
-		if !envKeyRE.MatchString(e.Key) || strings.IndexByte(e.Value, 0) >= 0 {
+		if !envKeyRE().MatchString(e.Key) || strings.IndexByte(e.Value, 0) >= 0 {
 			errs = append(errs, fmt.Errorf("extra environment %q: want KEY=VALUE with a shell variable name and no NUL", e.Key))
 		}
 		if seen[e.Key] {

@@ -38,13 +38,15 @@ func Execute(name string, data any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-var bare = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+// bare is compiled on first use, like the templates: commands that render
+// nothing do not pay for it at start-up.
+var bare = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`) })
 
 // Quote returns s as one POSIX sh word that expands to exactly s. Words made
 // only of characters sh gives no meaning to stay bare for readability;
 // everything else is single-quoted, with embedded single quotes as '\”.
 func Quote(s string) string {
-	if bare.MatchString(s) {
+	if bare().MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
