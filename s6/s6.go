@@ -296,6 +296,21 @@ func (t Tools) Status(ctx context.Context, dir string) (Status, error) {
 		st.NormallyUp = errors.Is(derr, os.ErrNotExist)
 		return st, err
 	}
+	// s6-svstat says "exit code 0" for a service that has never run too.
+	// The death tally tells them apart: empty means no run has ended since
+	// s6-supervise started, so there is no last exit. A slot with a down
+	// file is usually down, so its tally is asked for alongside s6-svstat;
+	// other slots ask only when s6-svstat leaves the doubt.
+	var early chan bool
+	if _, err := os.Stat(filepath.Join(dir, "down")); err == nil {
+		early = make(chan bool, 1)
+		go func() { early <- t.neverEnded(ctx, dir) }()
+		defer func() {
+			if early != nil {
+				<-early // no s6-svdt outlives the command
+			}
+		}()
+	}
 	out, err := t.run(ctx, 0, "s6-svstat", "-o", StatusFields, dir)
 	if err != nil {
 		return st, err
@@ -306,15 +321,26 @@ func (t Tools) Status(ctx context.Context, dir string) (Status, error) {
 	}
 	st.Supervised = true
 	if !st.Up && st.ExitCode == 0 && st.Signal == "" {
-		// s6-svstat says "exit code 0" for a service that has never run
-		// too. The death tally tells them apart: empty means no run has
-		// ended since s6-supervise started, so there is no last exit.
-		// Without s6-svdt (s6 before 2.11) the 0 stays; doctor warns.
-		if out, err := t.run(ctx, 0, "s6-svdt", dir); err == nil && len(bytes.TrimSpace(out)) == 0 {
+		never := false
+		if early != nil {
+			never, early = <-early, nil
+		} else {
+			never = t.neverEnded(ctx, dir)
+		}
+		if never {
 			st.ExitCode = -1
 		}
 	}
 	return st, nil
+}
+
+// neverEnded reports whether dir's death tally is empty (s6-svdt prints
+// nothing): no run of the service has ended since s6-supervise started.
+// Without s6-svdt (s6 before 2.11) it says false, and status keeps
+// s6-svstat's 0; doctor warns about the missing tool.
+func (t Tools) neverEnded(ctx context.Context, dir string) bool {
+	out, err := t.run(ctx, 0, "s6-svdt", dir)
+	return err == nil && len(bytes.TrimSpace(out)) == 0
 }
 
 // ParseStatus reads one line of `s6-svstat -o StatusFields`.
