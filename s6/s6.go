@@ -334,6 +334,61 @@ func (t Tools) Status(ctx context.Context, dir string) (Status, error) {
 	return st, nil
 }
 
+// Death is one entry of a service's death tally (s6-svdt).
+type Death struct {
+	// TAI is when it died, as the TAI64N label s6 wrote: TAI, not UTC (it
+	// runs some 37 s ahead), so compare deaths with each other only.
+	TAI    time.Time
+	Code   int    // the exit code, -1 when a signal killed it
+	Signal string // the signal that killed it, "" when it exited
+}
+
+// Deaths reads dir's death tally, oldest first: the last deaths of its
+// process since s6-supervise started (up to its max-death-tally, 100 by
+// default).
+func (t Tools) Deaths(ctx context.Context, dir string) ([]Death, error) {
+	out, err := t.run(ctx, 0, "s6-svdt", dir)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeaths(string(out))
+}
+
+// ParseDeaths reads s6-svdt's output: one "@TAI64N exitcode N" or
+// "@TAI64N signal NAME" line per death.
+func ParseDeaths(out string) ([]Death, error) {
+	var ds []Death
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || len(f[0]) != 25 || f[0][0] != '@' {
+			return ds, fmt.Errorf("s6-svdt: unexpected line %q", line)
+		}
+		secs, err1 := strconv.ParseUint(f[0][1:17], 16, 64)
+		nanos, err2 := strconv.ParseUint(f[0][17:], 16, 32)
+		if err1 != nil || err2 != nil || secs < 1<<62 || nanos >= 1e9 {
+			return ds, fmt.Errorf("s6-svdt: bad TAI64N label in %q", line)
+		}
+		d := Death{TAI: time.Unix(int64(secs-1<<62), int64(nanos)), Code: -1}
+		switch f[1] {
+		case "exitcode":
+			n, err := strconv.Atoi(f[2])
+			if err != nil {
+				return ds, fmt.Errorf("s6-svdt: bad exit code in %q", line)
+			}
+			d.Code = n
+		case "signal":
+			d.Signal = f[2]
+		default:
+			return ds, fmt.Errorf("s6-svdt: unexpected line %q", line)
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
 // neverEnded reports whether dir's death tally is empty (s6-svdt prints
 // nothing): no run of the service has ended since s6-supervise started.
 // Without s6-svdt (s6 before 2.11) it says false, and status keeps

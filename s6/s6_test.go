@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseStatus(t *testing.T) {
@@ -77,5 +78,26 @@ func TestExitErrorQuotesArgv(t *testing.T) {
 	}
 	if strings.Contains(e.Error(), "\n") {
 		t.Error("newline in error")
+	}
+}
+
+func TestParseDeaths(t *testing.T) {
+	ds, err := ParseDeaths("@400000006b0945ef04dcb509 exitcode 0\n@400000006b0945f1082b6d68 signal SIGKILL\n")
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("got %+v %v", ds, err)
+	}
+	if ds[0].Code != 0 || ds[0].Signal != "" || ds[1].Code != -1 || ds[1].Signal != "SIGKILL" {
+		t.Fatalf("codes and signals: %+v", ds)
+	}
+	if gap := ds[1].TAI.Sub(ds[0].TAI); gap < 2*time.Second || gap > 3*time.Second {
+		t.Fatalf("want the two deaths about 2.05 s apart, got %s", gap)
+	}
+	if ds, err := ParseDeaths(""); err != nil || len(ds) != 0 {
+		t.Fatalf("empty tally: %+v %v", ds, err)
+	}
+	for _, bad := range []string{"@400000006b0945ef04dcb509 exitcode x", "400000006b0945ef04dcb509a exitcode 0", "@400000006b0945ef04dcb509 died 0", "@zz0000006b0945ef04dcb509 exitcode 0", "@000000006b0945ef04dcb509 exitcode 0"} {
+		if _, err := ParseDeaths(bad); err == nil {
+			t.Errorf("ParseDeaths(%q) accepted", bad)
+		}
 	}
 }
