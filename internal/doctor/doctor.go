@@ -3,8 +3,8 @@
 // It changes nothing: it stats, lists, reads state files, asks whether a
 // supervisor listens on a control FIFO (an O_NONBLOCK open for writing that
 // sends nothing), asks whether an s6-log lock is held (F_OFD_GETLK) and runs
-// s6-svstat. On the volume it never follows a symlink (lstat, O_NOFOLLOW)
-// and never opens anything but a regular file.
+// s6-svstat and s6-svdt. On the volume it never follows a symlink (lstat,
+// O_NOFOLLOW) and never opens anything but a regular file.
 //
 // # Checks
 //
@@ -48,7 +48,11 @@
 //   - drift: desired running but s6 does not want it up (or it has been
 //     down for Settle), desired stopped (or none recorded) but up; a down
 //     file that disagrees with the desired state; slots s6-svscan has not
-//     picked up.
+//     picked up. The dashboard slot is held to HERMES_DASHBOARD.
+//   - crash-loop: a slot s6 wants up whose death tally (s6-svdt) holds
+//     CrashLoopDeaths deaths within CrashLoopWindow and which has not
+//     stayed up for that long since: s6 restarts it every second, so it
+//     is rarely seen down.
 //   - profiles: every profile (default, and each profiles/P with SOUL.md)
 //     has a slot, unless this is a dashboard container; directories under
 //     profiles/ that can never be profiles.
@@ -111,6 +115,7 @@ const (
 	CheckLogger    = "logger"
 	CheckState     = "state"
 	CheckDrift     = "drift"
+	CheckCrashLoop = "crash-loop"
 	CheckProfiles  = "profiles"
 	CheckSlots     = "slots"
 )
@@ -146,6 +151,9 @@ type Env struct {
 	Now func() time.Time
 	// Status reads a service directory's state (Tools.Status when nil).
 	Status func(ctx context.Context, dir string) (s6.Status, error)
+	// Deaths reads a service directory's death tally (Tools.Deaths when
+	// nil).
+	Deaths func(ctx context.Context, dir string) ([]s6.Death, error)
 
 	// recheck is how long a finding that may be a passing moment is
 	// looked at again before it is reported (Recheck unless set).
@@ -163,6 +171,9 @@ func (e *Env) defaults() {
 	}
 	if e.Status == nil {
 		e.Status = e.Tools.Status
+	}
+	if e.Deaths == nil {
+		e.Deaths = e.Tools.Deaths
 	}
 	if e.ProcRoot == "" {
 		e.ProcRoot = shim.DefaultProc
@@ -218,6 +229,7 @@ var checks = []func(context.Context, *Env) []Finding{
 	checkLoggers,
 	checkState,
 	checkDrift,
+	checkCrashLoops,
 	checkProfiles,
 	checkSlots,
 }

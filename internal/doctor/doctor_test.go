@@ -699,3 +699,96 @@ func TestSlotsWithoutProfile(t *testing.T) {
 		t.Errorf("fix: %s", x.Fix)
 	}
 }
+
+// deaths is a death tally of n deaths every gap, the last one exiting code.
+func deaths(n int, gap time.Duration, code int) []s6.Death {
+	t0 := time.Unix(1_800_000_000, 0)
+	ds := make([]s6.Death, n)
+	for i := range ds {
+		ds[i] = s6.Death{TAI: t0.Add(time.Duration(i) * gap), Code: code}
+	}
+	return ds
+}
+
+func TestCrashLoop(t *testing.T) {
+	looping := s6.Status{Supervised: true, Up: true, WantUp: true, NormallyUp: true, PID: 9, ExitCode: -1, Seconds: 0}
+	for _, c := range []struct {
+		name   string
+		st     s6.Status
+		deaths []s6.Death
+		fail   string // "" for no finding
+	}{
+		{"looping", looping, deaths(7, 1100*time.Millisecond, 1), "gateway-default is crash-looping: 7 deaths in 7s (last exit 1)"},
+		{"looping_down_now", s6.Status{Supervised: true, WantUp: true, NormallyUp: true, PID: -1, ExitCode: 1, Seconds: 0}, deaths(5, time.Second, 1), "5 deaths in 4s"},
+		{"stayed_up_since", s6.Status{Supervised: true, Up: true, WantUp: true, NormallyUp: true, PID: 9, ExitCode: -1, Seconds: 61}, deaths(7, time.Second, 1), ""},
+		{"few_deaths", looping, deaths(4, time.Second, 1), ""},
+		{"spread_out", looping, deaths(9, 20*time.Second, 1), ""},
+		{"kept_down", s6.Status{Supervised: true, NormallyUp: true, PID: -1, ExitCode: 1, Seconds: 0}, deaths(9, time.Second, 1), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			dir := f.addSlot(t, "default")
+			writeFile(t, filepath.Join(f.home, "gateway_state.json"), `{"desired_state":"running"}`, 0o644)
+			f.status[dir], f.deaths[dir] = c.st, c.deaths
+			fs := f.run()
+			if c.fail == "" {
+				if got := problems(fs, CheckCrashLoop); len(got) != 0 {
+					t.Fatalf("want no crash-loop finding, got %+v", got)
+				}
+				return
+			}
+			x := want(t, fs, CheckCrashLoop, Fail, c.fail)
+			if !strings.Contains(x.Fix, "hermes-s6 logs --profile default -n 50") || !strings.Contains(x.Fix, "--crash-limit") {
+				t.Errorf("fix: %s", x.Fix)
+			}
+			pasteable(t, x.Fix)
+		})
+	}
+	t.Run("dashboard", func(t *testing.T) {
+		f := newFixture(t)
+		dir := f.addSlot(t, "")
+		f.env.Getenv = func(k string) string { return map[string]string{"HERMES_DASHBOARD": "1"}[k] }
+		ds := deaths(6, time.Second, -1)
+		ds[5].Signal = "SIGSEGV"
+		f.status[dir], f.deaths[dir] = looping, ds
+		x := want(t, f.run(), CheckCrashLoop, Fail, "dashboard is crash-looping", "killed by SIGSEGV")
+		if !strings.Contains(x.Fix, filepath.Join(f.home, "logs", "dashboard", "current")) {
+			t.Errorf("fix: %s", x.Fix)
+		}
+	})
+}
+
+// The dashboard slot has no state file: HERMES_DASHBOARD is its desired
+// state, as reconcile reads it.
+func TestDashboardDrift(t *testing.T) {
+	up := s6.Status{Supervised: true, Up: true, WantUp: true, NormallyUp: true, PID: 9, ExitCode: -1, Seconds: 60}
+	parked := s6.Status{Supervised: true, PID: -1, ExitCode: 1, Seconds: 60}
+	for _, c := range []struct {
+		name, env string
+		st        s6.Status
+		sev       Severity // "" for no finding
+		sub       string
+	}{
+		{"on_but_down", "1", parked, Fail, "HERMES_DASHBOARD is on, but s6 keeps it down (last exit 1)"},
+		{"on_wanted_but_down", "true", s6.Status{Supervised: true, WantUp: true, PID: -1, ExitCode: 1, Seconds: 30}, Fail, "down for 30s"},
+		{"off_but_up", "", up, Warn, "dashboard runs (pid 9), but HERMES_DASHBOARD is off"},
+		{"on_and_up", "1", up, "", ""},
+		{"off_and_down", "0", parked, "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			dir := f.addSlot(t, "")
+			f.env.Getenv = func(k string) string { return map[string]string{"HERMES_DASHBOARD": c.env}[k] }
+			f.status[dir] = c.st
+			fs := f.run()
+			if c.sev == "" {
+				if got := problems(fs, CheckDrift); len(got) != 0 {
+					t.Fatalf("want no drift finding, got %+v", got)
+				}
+				return
+			}
+			x := want(t, fs, CheckDrift, c.sev, c.sub)
+			pasteable(t, x.Fix)
+		})
+	}
+}

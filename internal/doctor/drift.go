@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nousresearch/hermes-s6/internal/cmdline"
 	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/reconcile"
 	"github.com/nousresearch/hermes-s6/internal/shim"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/internal/state"
@@ -58,9 +60,6 @@ func checkDrift(ctx context.Context, e *Env) []Finding {
 	}
 	n := 0
 	for _, s := range e.slots() {
-		if s.Profile == "" {
-			continue // the dashboard follows HERMES_DASHBOARD, not a state file
-		}
 		st, err := e.statusOf(ctx, s.Dir)
 		if err != nil {
 			r.warn(fmt.Sprintf("%s: cannot read its status: %v", s.Name, err), asRoot)
@@ -69,6 +68,11 @@ func checkDrift(ctx context.Context, e *Env) []Finding {
 		if !st.Supervised {
 			r.warn(fmt.Sprintf("%s is not supervised: s6-svscan has not picked it up", s.Name),
 				fmt.Sprintf("%s -a %s", e.tool("s6-svscanctl"), q(e.Layout.Scandir)))
+			continue
+		}
+		if s.Profile == "" {
+			n++
+			dashboardDrift(&r, e, s, st)
 			continue
 		}
 		f, err := e.readState(s.Profile)
@@ -104,7 +108,28 @@ func checkDrift(ctx context.Context, e *Env) []Finding {
 			}
 		}
 	}
-	return r.done(count(n, "gateway slot is", "gateway slots are") + " as the desired state says")
+	return r.done(count(n, "slot is", "slots are") + " as the desired state says")
+}
+
+// dashboardDrift compares the dashboard slot with the container's
+// HERMES_DASHBOARD, which stands in for its desired state: reconcile
+// brings the slot up at boot when it is truthy, and leaves it down else.
+func dashboardDrift(r *report, e *Env, s slotRef, st s6.Status) {
+	want := cmdline.Truthy(e.Getenv(reconcile.DashboardEnv))
+	up := fmt.Sprintf("%s -u %s", e.tool("s6-svc"), q(s.Dir))
+	down := fmt.Sprintf("%s -d %s && touch %s", e.tool("s6-svc"), q(s.Dir), q(filepath.Join(s.Dir, "down")))
+	logs := "tail -n 50 " + q(filepath.Join(e.Layout.Home, "logs", "dashboard", "current"))
+	switch {
+	case want && !st.WantUp:
+		r.fail(fmt.Sprintf("%s: %s is on, but s6 keeps it down (%s)", s.Name, reconcile.DashboardEnv, lastExit(st)),
+			up+"  # if it exits by itself, read it first: "+logs)
+	case want && !st.Up && st.Seconds >= int(Settle.Seconds()):
+		r.fail(fmt.Sprintf("%s: %s is on and s6 wants it up, but it has been down for %ds (%s)", s.Name, reconcile.DashboardEnv, st.Seconds, lastExit(st)),
+			logs+"  # it fails to start: the dashboard or its run script says why")
+	case !want && (st.Up || st.WantUp):
+		r.warn(fmt.Sprintf("%s runs (pid %d), but %s is off: the next container start leaves it down", s.Name, st.PID, reconcile.DashboardEnv),
+			down+"  # or run the container with "+reconcile.DashboardEnv+"=1 to keep it")
+	}
 }
 
 // dashboardContainer reports whether the container's CMD (HERMES_S6_CMD)
@@ -229,4 +254,55 @@ func checkSlots(_ context.Context, e *Env) []Finding {
 		}
 	}
 	return r.done(count(n, "gateway slot", "gateway slots") + ", each for an existing profile")
+}
+
+// A slot is crash-looping when its death tally holds CrashLoopDeaths deaths
+// within CrashLoopWindow and it has not stayed up for a window since. s6
+// restarts a dead service after a second, so such a slot is up most of the
+// time and drift's "down for Settle" never sees it.
+const (
+	CrashLoopDeaths = 5
+	CrashLoopWindow = time.Minute
+)
+
+func checkCrashLoops(ctx context.Context, e *Env) []Finding {
+	r := report{check: CheckCrashLoop}
+	if e.treeErr() != nil {
+		return r.done("no s6-svscan: nothing to look at (see " + CheckSvscan + ")")
+	}
+	n := 0
+	for _, s := range e.slots() {
+		st, err := e.statusOf(ctx, s.Dir)
+		if err != nil || !st.Supervised || !st.WantUp {
+			continue // drift reports what it can; a slot kept down is no loop
+		}
+		n++
+		if st.Up && st.Seconds >= int(CrashLoopWindow.Seconds()) {
+			continue // whatever happened before, it has stayed up since
+		}
+		ds, err := e.Deaths(ctx, s.Dir)
+		if err != nil {
+			r.warn(fmt.Sprintf("%s: cannot read its death tally: %v", s.Name, err), asRoot)
+			continue
+		}
+		recent := 0
+		for i := len(ds) - 1; i >= 0 && ds[len(ds)-1].TAI.Sub(ds[i].TAI) <= CrashLoopWindow; i-- {
+			recent++
+		}
+		if recent < CrashLoopDeaths {
+			continue
+		}
+		last := ds[len(ds)-1]
+		how := fmt.Sprintf("exit %d", last.Code)
+		if last.Signal != "" {
+			how = "killed by " + last.Signal
+		}
+		span := ds[len(ds)-1].TAI.Sub(ds[len(ds)-recent].TAI).Round(time.Second)
+		fix := fmt.Sprintf("hermes-s6 logs --profile %s -n 50  # why it dies; `hermes-s6 stop --profile %[1]s` ends the loop, --crash-limit 5/60s parks it by itself", s.Profile)
+		if s.Profile == "" {
+			fix = "tail -n 50 " + q(filepath.Join(e.Layout.Home, "logs", "dashboard", "current")) + "  # why it dies"
+		}
+		r.fail(fmt.Sprintf("%s is crash-looping: %d deaths in %s (last %s), and s6 restarts it every second", s.Name, recent, span, how), fix)
+	}
+	return r.done(count(n, "slot s6 wants up is", "slots s6 wants up are") + " not crash-looping")
 }

@@ -26,6 +26,7 @@ type fixture struct {
 	root, home, scandir string
 	env                 Env
 	status              map[string]s6.Status
+	deaths              map[string][]s6.Death
 	// acct is the service account the fixture uses: nobody as root (so
 	// ownership matters), nil otherwise (the caller controls the slots).
 	acct *account.Account
@@ -40,6 +41,7 @@ func newFixture(t *testing.T) *fixture {
 		home:    filepath.Join(root, "home"),
 		scandir: filepath.Join(root, "service"),
 		status:  map[string]s6.Status{},
+		deaths:  map[string][]s6.Death{},
 		now:     time.Now(),
 	}
 	tools := filepath.Join(root, "bin")
@@ -69,6 +71,7 @@ func newFixture(t *testing.T) *fixture {
 			}
 			return s6.Status{PID: -1, ExitCode: -1}, nil
 		},
+		Deaths: func(_ context.Context, dir string) ([]s6.Death, error) { return f.deaths[dir], nil },
 	}
 	if f.acct != nil {
 		f.env.AccountName, f.env.Account = f.acct.Name, f.acct

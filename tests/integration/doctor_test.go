@@ -246,6 +246,52 @@ func TestDoctor(t *testing.T) {
 		onlyOK(t, r)
 	})
 
+	// A gateway that dies at once is restarted every second, so it is up
+	// most of the time: the death tally is what shows the loop.
+	t.Run("crash_loop", func(t *testing.T) {
+		tr := s6tree.Start(t)
+		roots := s6Roots(t, "s6-svscan")
+		run := func(args ...string) s6tree.Result { return tr.RunEnv(t, roots, args...) }
+		addProfile(t, tr, "loop")
+		writeFile(t, filepath.Join(tr.Home, "standin", "loop.exit"), "1")
+		tr.MustRun(t, "register", "--profile", "loop", "--start")
+		tr.Eventually(t, 30*time.Second, "five deaths of gateway-loop", func() bool { return countStarts(t, tr, "loop") > 5 })
+		r, rep := doctorRun(t, run)
+		f := rep.mustFind(t, r.Stdout, "crash-loop", "fail", "gateway-loop is crash-looping")
+		if !strings.Contains(f.Problem, "(last exit 1)") || !strings.Contains(f.Fix, "hermes-s6 logs --profile loop") {
+			t.Fatalf("finding: %+v", f)
+		}
+		// Stopped, it is no loop any more.
+		tr.MustRun(t, "stop", "--profile", "loop")
+		r, rep = doctorRun(t, run)
+		if got := rep.find("crash-loop", "fail", ""); len(got) != 0 || r.Code != 0 {
+			t.Fatalf("after stop: %s", r)
+		}
+	})
+
+	// The dashboard slot is held to HERMES_DASHBOARD, its desired state.
+	t.Run("dashboard", func(t *testing.T) {
+		tr := s6tree.Start(t)
+		roots := s6Roots(t, "s6-svscan")
+		on := append([]string{"HERMES_DASHBOARD=1", "HERMES_DASHBOARD_PORT=" + freePort(t)}, roots...)
+		if r := tr.RunEnv(t, on, "reconcile"); r.Code != 0 {
+			t.Fatalf("reconcile: %s", r)
+		}
+		dash := filepath.Join(tr.Scandir, "dashboard")
+		tr.Eventually(t, wait, "the dashboard up", func() bool { return svstatUp(dash) })
+		r, rep := doctorRun(t, func(args ...string) s6tree.Result { return tr.RunEnv(t, on, args...) })
+		if got := rep.find("drift", "warn", "dashboard"); len(got) != 0 || r.Code != 0 {
+			t.Fatalf("HERMES_DASHBOARD=1 and the dashboard up: %s", r)
+		}
+		// The same tree seen from a shell without HERMES_DASHBOARD: the
+		// next container start (reconcile) would leave it down.
+		r, rep = doctorRun(t, func(args ...string) s6tree.Result { return tr.RunEnv(t, roots, args...) })
+		f := rep.mustFind(t, r.Stdout, "drift", "warn", "dashboard runs")
+		if !strings.Contains(f.Problem, "HERMES_DASHBOARD is off") {
+			t.Fatalf("finding: %+v", f)
+		}
+	})
+
 	t.Run("no_tree", func(t *testing.T) {
 		tr := s6tree.New(t)
 		r, rep := doctorRun(t, func(args ...string) s6tree.Result { return tr.RunEnv(t, s6Roots(t, "s6-svscan"), args...) })
