@@ -56,7 +56,8 @@
 //   - profiles: every profile (default, and each profiles/P with SOUL.md)
 //     has a slot, unless this is a dashboard container; directories under
 //     profiles/ that can never be profiles.
-//   - slots: every gateway slot belongs to a profile that exists.
+//   - slots: every gateway slot belongs to a profile that exists; the
+//     scandir stays under 80 % of what s6-svscan supervises by default.
 //
 // # Severity and exit status
 //

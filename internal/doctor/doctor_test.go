@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/nousresearch/hermes-s6/internal/reconcile"
 	"github.com/nousresearch/hermes-s6/s6"
 	"github.com/nousresearch/hermes-s6/tests/s6tree"
 )
@@ -790,5 +791,21 @@ func TestDashboardDrift(t *testing.T) {
 			x := want(t, fs, CheckDrift, c.sev, c.sub)
 			pasteable(t, x.Fix)
 		})
+	}
+}
+
+// Near s6-svscan's default limit, slots warns before pickups start failing.
+func TestSlotsNearSvscanLimit(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < reconcile.WarnSlots-1; i++ {
+		mkdir(t, filepath.Join(f.scandir, fmt.Sprintf("other-%03d", i)), 0o755)
+	}
+	if got := problems(f.run(), CheckSlots); len(got) != 0 {
+		t.Fatalf("%d service directories: want no finding, got %+v", reconcile.WarnSlots-1, got)
+	}
+	mkdir(t, filepath.Join(f.scandir, "one-more"), 0o755)
+	x := want(t, f.run(), CheckSlots, Warn, fmt.Sprintf("%d service directories", reconcile.WarnSlots), "at most about 500 logged slots")
+	if !strings.HasPrefix(x.Fix, "# ") {
+		t.Errorf("fix: %s", x.Fix)
 	}
 }

@@ -230,6 +230,16 @@ func checkSlots(_ context.Context, e *Env) []Finding {
 		return r.done("no scandir to look in")
 	}
 	scandir := e.Layout.Scandir
+	services := 0
+	for _, ent := range ents {
+		if !strings.HasPrefix(ent.Name(), ".") {
+			services++
+		}
+	}
+	if services >= reconcile.WarnSlots {
+		r.warn(fmt.Sprintf("%d service directories in %s: s6-svscan supervises at most about %d logged slots with its default flags, and ignores the rest", services, scandir, reconcile.SvscanDefaultMax),
+			note("spread the profiles over more containers, or run s6-svscan with a higher -c"))
+	}
 	n := 0
 	for _, ent := range ents {
 		p, ok := strings.CutPrefix(ent.Name(), profile.SlotPrefix)
