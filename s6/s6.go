@@ -11,7 +11,6 @@
 package s6
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -394,8 +393,8 @@ func ParseDeaths(out string) ([]Death, error) {
 // Without s6-svdt (s6 before 2.11) it says false, and status keeps
 // s6-svstat's 0; doctor warns about the missing tool.
 func (t Tools) neverEnded(ctx context.Context, dir string) bool {
-	out, err := t.run(ctx, 0, "s6-svdt", dir)
-	return err == nil && len(bytes.TrimSpace(out)) == 0
+	ds, err := t.Deaths(ctx, dir)
+	return err == nil && len(ds) == 0
 }
 
 // ParseStatus reads one line of `s6-svstat -o StatusFields`.
