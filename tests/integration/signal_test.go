@@ -88,3 +88,14 @@ func TestSignalStopsALockWait(t *testing.T) {
 		t.Fatalf("an interrupted register --start changed the slot: %+v", st)
 	}
 }
+
+// logs -f ends cleanly on ^C: exit 0, with what it printed.
+func TestSignalEndsLogsFollow(t *testing.T) {
+	tr := s6tree.Start(t)
+	tr.MustRun(t, "register", "--start")
+	follow := startBg(t, tr, nil, "logs", "--profile", "default", "-f")
+	follow.await(t, tr, "logs -f to print the banner", func() bool { return strings.Contains(follow.stdout.String(), banner) })
+	if code := follow.stop(t, syscall.SIGINT); code != 0 || follow.stderr.String() != "" {
+		t.Fatalf("logs -f on SIGINT: want exit 0 and nothing on stderr, got %d: %s", code, follow)
+	}
+}
