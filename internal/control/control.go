@@ -370,7 +370,7 @@ func poll(ctx context.Context, deadline time.Time, what string, cond func() (boo
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("waiting for %s: %w", what, context.Cause(ctx))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
