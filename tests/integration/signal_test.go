@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,23 +16,11 @@ import (
 // toolsWaitingOn lists the pids of s6-svwait processes whose arguments
 // name dir.
 func toolsWaitingOn(dir string) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
+	return s6tree.Pids(func(proc string) bool {
+		b, err := os.ReadFile(filepath.Join(proc, "cmdline"))
 		args := bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0})
-		if len(args) > 1 && filepath.Base(string(args[0])) == "s6-svwait" && string(args[len(args)-1]) == dir {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+		return err == nil && len(args) > 1 && filepath.Base(string(args[0])) == "s6-svwait" && string(args[len(args)-1]) == dir
+	})
 }
 
 // SIGTERM stops a command that is waiting on s6 at once and cleanly: it

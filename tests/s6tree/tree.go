@@ -155,6 +155,15 @@ func (tr *Tree) Stop(t testing.TB) {
 // Processes lists the pids whose environment carries this tree's marker.
 func (tr *Tree) Processes() []int {
 	want := []byte(marker + "=" + tr.Root + "\x00")
+	return Pids(func(proc string) bool {
+		env, err := os.ReadFile(filepath.Join(proc, "environ"))
+		return err == nil && bytes.Contains(append([]byte{0}, env...), append([]byte{0}, want...))
+	})
+}
+
+// Pids lists the live (non-zombie) processes but this one for which keep,
+// given the process's /proc directory, reports true.
+func Pids(keep func(proc string) bool) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -162,11 +171,11 @@ func (tr *Tree) Processes() []int {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(append([]byte{0}, env...), append([]byte{0}, want...)) {
+		proc := filepath.Join("/proc", e.Name())
+		if !keep(proc) {
 			continue
 		}
-		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && isZombie(st) {
+		if st, err := os.ReadFile(filepath.Join(proc, "stat")); err == nil && isZombie(st) {
 			continue
 		}
 		pids = append(pids, pid)
