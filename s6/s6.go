@@ -246,11 +246,18 @@ func (t Tools) svc(ctx context.Context, dir, cmd, wait string, timeout time.Dura
 	if err != nil {
 		return err
 	}
-	var ee *ExitError
-	if errors.As(werr, &ee) && ee.Code == 1 {
+	if timedOut(werr) {
 		return fmt.Errorf("%w after %s waiting for %s to be %s: %w", ErrTimeout, timeout, filepath.Base(dir), waitWord[wait], werr)
 	}
 	return werr
+}
+
+// timedOut reports whether err is s6-svwait giving up at its -t timeout:
+// exit 99, and "timed out" on stderr (exit 1 in some s6 versions, where 1
+// can also count services that failed for good).
+func timedOut(err error) bool {
+	var ee *ExitError
+	return errors.As(err, &ee) && (ee.Code == 99 || ee.Code == 1 && strings.Contains(ee.Stderr, "timed out"))
 }
 
 // waitFlag is the s6-svwait option for each wait condition.
@@ -258,15 +265,26 @@ var waitFlag = map[string]string{WaitUp: "-u", WaitDn: "-d", WaitFin: "-D"}
 
 var waitWord = map[string]string{WaitUp: "up", WaitDn: "down", WaitFin: "down with finish done"}
 
-// WaitDown blocks until dir's service is down and its finish script has
-// completed (s6-svwait -D), up to timeout.
-func (t Tools) WaitDown(ctx context.Context, dir string, timeout time.Duration) error {
-	_, err := t.run(ctx, timeout, "s6-svwait", "-D", "-t", ms(timeout), dir)
-	var ee *ExitError
-	if errors.As(err, &ee) && ee.Code == 1 {
-		return fmt.Errorf("%w after %s waiting for %s to be down with finish done: %w", ErrTimeout, timeout, filepath.Base(dir), err)
+// WaitDown blocks until every service in dirs is down and its finish
+// script has completed (s6-svwait -D -a), up to timeout. One s6-svwait
+// watches them all, however many there are.
+func (t Tools) WaitDown(ctx context.Context, timeout time.Duration, dirs ...string) error {
+	args := append([]string{"-D", "-a", "-t", ms(timeout)}, dirs...)
+	_, err := t.run(ctx, timeout, "s6-svwait", args...)
+	if timedOut(err) {
+		what := filepath.Base(dirs[0]) + " to be"
+		if len(dirs) > 1 {
+			what = fmt.Sprintf("%d services to be", len(dirs))
+		}
+		return fmt.Errorf("%w after %s waiting for %s down with finish done: %w", ErrTimeout, timeout, what, err)
 	}
 	return err
+}
+
+// Kill sends s6-svc -k: SIGKILL to the service's process. A service that
+// is wanted down stays down.
+func (t Tools) Kill(ctx context.Context, dir string) error {
+	return t.svc(ctx, dir, "-k", NoWait, 0)
 }
 
 // Status is what s6-svstat reports for one service directory.

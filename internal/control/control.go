@@ -16,8 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -466,25 +464,11 @@ const statusWorkers = 4
 // List returns the profiles that have a gateway slot, default first, then
 // sorted.
 func (m *Manager) List() ([]string, error) {
-	ents, err := os.ReadDir(m.Layout.Scandir)
+	inv, err := slot.Take(m.Layout.Scandir)
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("read scandir: %w", err), "check --scandir / HERMES_S6_SCANDIR")
 	}
-	var out []string
-	for _, e := range ents {
-		p, ok := strings.CutPrefix(e.Name(), profile.SlotPrefix)
-		if !ok || !e.IsDir() || profile.Validate(p) != nil {
-			continue
-		}
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if (out[i] == profile.Default) != (out[j] == profile.Default) {
-			return out[i] == profile.Default
-		}
-		return out[i] < out[j]
-	})
-	return out, nil
+	return inv.Profiles, nil
 }
 
 // Unregister records desired state stopped, stops p's gateway, takes its
@@ -515,7 +499,7 @@ func (m *Manager) unregister(ctx context.Context, p string, deadline time.Time) 
 		if err := m.Tools.Down(ctx, dir, s6.NoWait, 0); err != nil {
 			return err
 		}
-		if err := m.Tools.WaitDown(ctx, dir, remaining(deadline)); err != nil {
+		if err := m.Tools.WaitDown(ctx, remaining(deadline), dir); err != nil {
 			return err
 		}
 	}
