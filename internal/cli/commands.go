@@ -81,6 +81,7 @@ func commands() []*cli.Command {
 			},
 		},
 		reconcileCommand(),
+		drainCommand(),
 		logsCommand(),
 		completionCommand(),
 		shimCommand(),

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nousresearch/hermes-s6/internal/control"
+	"github.com/nousresearch/hermes-s6/internal/drain"
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/shim"
@@ -93,6 +94,13 @@ func runShim(c *cli.Context, args []string, noRedirect string) error {
 		},
 		LogDir: func(p string) string {
 			return profile.Layout{Home: c.String("home")}.LogDir(p)
+		},
+		Record: func() error {
+			path := os.Getenv(drain.EnvForeground)
+			if path == "" {
+				path = drain.DefaultForeground
+			}
+			return drain.Record(path)
 		},
 	}
 	err = r.Run(c.Context, d)

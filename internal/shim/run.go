@@ -54,6 +54,10 @@ type Runner struct {
 	// Quiet leaves a Foreground decision's reason unsaid (the caller has
 	// already warned).
 	Quiet bool
+	// Record, when set, notes this process as the foreground gateway just
+	// before it becomes one, so the stop drain can give it SIGTERM first
+	// (internal/drain). A failure is said and the gateway runs anyway.
+	Record func() error
 
 	lookPath func(string) (string, error)
 	exec     func(path string, argv, env []string) error
@@ -90,6 +94,11 @@ func (r *Runner) Run(ctx context.Context, d Decision) error {
 	case Foreground:
 		if d.Reason != "" && !r.Quiet {
 			fmt.Fprintf(r.Stderr, "hermes-s6: %s\n", d.Reason)
+		}
+		if r.Record != nil {
+			if err := r.Record(); err != nil {
+				fmt.Fprintf(r.Stderr, "hermes-s6: warning: the stop drain will not know this gateway (%v): on `docker stop` it gets only S6_KILL_GRACETIME\n", err)
+			}
 		}
 		return r.execAs(d.Argv, d.Drop)
 	case Redirect:

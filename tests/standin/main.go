@@ -5,7 +5,8 @@
 //	hermes [-p P | --profile P] gateway run [--replace] [--no-supervise]
 //	    prints "⚕ Hermes Gateway Starting…" on stdout, a log line on stderr,
 //	    then runs until SIGTERM/SIGINT, when it logs a line containing
-//	    "shutting down" on stderr and exits 0.
+//	    "shutting down" on stderr, drains (see below), logs
+//	    "gateway P: last line, exit 0" and exits 0.
 //	hermes dashboard [--host H] [--port P] [--no-open]
 //	    serves HTTP 200 on / until SIGTERM.
 //
@@ -15,6 +16,9 @@
 //	    a number N: exit N right after the banner; "crash": die by SIGSEGV;
 //	    "hold": log SIGTERM/SIGINT but keep running (only SIGKILL ends it).
 //	$HERMES_STANDIN_LINES=N  write N numbered lines to stdout, then idle.
+//	$HERMES_HOME/standin/<profile>.drain  (or $HERMES_STANDIN_DRAIN)
+//	    a Go duration: after SIGTERM, keep draining that long, logging
+//	    "gateway P: draining, step i/n" every 250 ms, before the last line.
 //
 // Every start appends "<pid> <profile>" to $HERMES_HOME/standin/starts.log
 // (when that directory exists) so tests can count starts.
@@ -31,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 const banner = "⚕ Hermes Gateway Starting…"
@@ -85,11 +90,37 @@ func recordStart(profile string) {
 	f.Close()
 }
 
-func exitPlan(profile string) string {
-	if b, err := os.ReadFile(filepath.Join(home(), "standin", profile+".exit")); err == nil {
+// plan is a test's instruction for profile: the file
+// $HERMES_HOME/standin/<profile>.<kind>, else the environment variable.
+func plan(profile, kind, env string) string {
+	if b, err := os.ReadFile(filepath.Join(home(), "standin", profile+"."+kind)); err == nil {
 		return strings.TrimSpace(string(b))
 	}
-	return os.Getenv("HERMES_STANDIN_EXIT")
+	return os.Getenv(env)
+}
+
+func exitPlan(profile string) string { return plan(profile, "exit", "HERMES_STANDIN_EXIT") }
+
+// drainStep is how often a draining gateway says it is still at it.
+const drainStep = 250 * time.Millisecond
+
+// drain takes the time the drain plan asks for, logging as it goes, as a
+// gateway finishing its conversations would.
+func drain(profile string) {
+	v := plan(profile, "drain", "HERMES_STANDIN_DRAIN")
+	if v == "" {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		logf("bad drain plan %q", v)
+		return
+	}
+	n := int(d / drainStep)
+	for i := 1; i <= n; i++ {
+		time.Sleep(drainStep)
+		logf("gateway %s: draining, step %d/%d", profile, i, n)
+	}
 }
 
 func gateway(profile string, flags []string) int {
@@ -128,6 +159,8 @@ func gateway(profile string, flags []string) int {
 	}
 	s := <-sigs
 	logf("received %s, shutting down", s)
+	drain(profile)
+	logf("gateway %s: last line, exit 0", profile)
 	return 0
 }
 
