@@ -10,22 +10,22 @@
 #   docker build -t hermes-agent .
 #       release image: s6-overlay v3 from its release tarballs and the real
 #       gateway from PyPI (needs GitHub and PyPI; see the last stage).
-#   make e2e-image   (or: docker build --target e2e --build-arg S6_PROVIDER=...)
+#   make e2e-image   (or: docker build --target e2e --network=host --build-arg S6_OVERLAY_BASE_URL=...)
 #       test image: the stand-in gateway as `hermes` (SPEC §9 tier 3).
 #
 # Stages, in order. The classic builder builds every stage that comes before
-# its target, used or not, so a stage that is not selected does nothing
-# (and a default build needs bin/hermes-standin too, for the e2e stage):
-#   os              Debian, the few packages the image needs, the hermes account
-#   s6-overlay      S6_PROVIDER=overlay: s6-overlay v3, checksums verified
-#   s6-debian-test  S6_PROVIDER=debian-test: TEST ONLY stand-in for s6-overlay
-#                   made of Debian's s6 (tests/s6-test-provider/)
-#   runtime         the selected provider + rootfs/ + hermes-s6
-#   e2e             runtime + the stand-in gateway (tests/standin) as `hermes`
-#   hermes          runtime + the real gateway (default target)
+# its target, used or not (a default build needs bin/hermes-standin too):
+#   os          Debian, the few packages the image needs, the hermes account
+#   s6-overlay  s6-overlay v3 from its release tarballs, checksums verified
+#   runtime     s6-overlay + rootfs/ + hermes-s6
+#   e2e         runtime + the stand-in gateway (tests/standin) as `hermes`
+#   hermes      runtime + the real gateway (default target)
+#
+# There is one s6 provider, the real s6-overlay: `make image` and `make e2e`
+# serve ../shared/s6-overlay/<version>/ on loopback when it exists and pass
+# S6_OVERLAY_BASE_URL (see scripts/e2e/run.sh).
 
 ARG BASE_IMAGE=debian:bookworm-slim
-ARG S6_PROVIDER=overlay
 
 FROM ${BASE_IMAGE} AS os
 
@@ -49,15 +49,9 @@ RUN set -eu; \
     chmod 0775 /run
 
 FROM os AS s6-overlay
-ARG S6_PROVIDER
-ARG S6_OVERLAY_VERSION=3.2.0.2
+ARG S6_OVERLAY_VERSION=3.2.3.2
 ARG S6_OVERLAY_BASE_URL=https://github.com/just-containers/s6-overlay/releases/download/v${S6_OVERLAY_VERSION}
 RUN set -eu; \
-    case "$S6_PROVIDER" in \
-        overlay) ;; \
-        debian-test) exit 0 ;; \
-        *) echo "S6_PROVIDER must be overlay or debian-test, not '$S6_PROVIDER'" >&2; exit 1 ;; \
-    esac; \
     dpkg_arch=$(dpkg --print-architecture); \
     case "$dpkg_arch" in \
         amd64) arch=x86_64 ;; \
@@ -82,23 +76,14 @@ RUN set -eu; \
     cd /; \
     rm -rf "$dir"
 
-# TEST ONLY (see tests/s6-test-provider/README.md): never selected for a
-# release image.
-FROM os AS s6-debian-test
-ARG S6_PROVIDER
-COPY tests/s6-test-provider/ /tmp/s6-test-provider/
-RUN set -eu; \
-    if [ "$S6_PROVIDER" = debian-test ]; then \
-        apt-get update; \
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-            execline s6; \
-        apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
-        sh /tmp/s6-test-provider/install.sh; \
-    fi; \
-    rm -rf /tmp/s6-test-provider
-
-FROM s6-${S6_PROVIDER} AS runtime
+# The stop sequence (docs/stop.md): /etc/cont-finish.d/50-hermes-s6-drain
+# takes every gateway down through s6 within HERMES_S6_DRAIN_TIMEOUT while
+# the loggers run; what stage 3 then kills (empty loggers, `sleep`, the
+# supervisors) exits on SIGTERM at once, so its grace can be short.
+FROM s6-overlay AS runtime
 ENV HERMES_HOME=/opt/data \
+    HERMES_S6_DRAIN_TIMEOUT=8s \
+    S6_KILL_GRACETIME=100 \
     PATH=/command:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 COPY rootfs/ /
 COPY bin/hermes-s6 /usr/local/bin/hermes-s6

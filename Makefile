@@ -32,22 +32,23 @@ bench: deps build ## side-by-side benchmarks on real s6 (ratios; see README)
 fuzz: ## every fuzz target for FUZZTIME (default 60s)
 	scripts/fuzz.sh
 
-# The image and the container tier (SPEC §8, §9 tier 3); the logic lives
-# in scripts/e2e/run.sh. S6_OVERLAY_BASE_URL set: real s6-overlay from
-# there; unset: the TEST ONLY Debian-s6 provider (tests/s6-test-provider).
+# The image and the container tier, always on the real s6-overlay
+# ($(S6_OVERLAY_VERSION), default 3.2.3.2); the logic lives in
+# scripts/e2e/run.sh. Its tarballs come from S6_OVERLAY_BASE_URL, else
+# ../shared/s6-overlay/VERSION/ served on loopback, else the GitHub release.
 base-image: ## offline Debian base image for the test images (mmdebstrap | docker import)
 	sh scripts/e2e/run.sh base-image
 
-e2e-image: build ## the image's e2e stage: stand-in gateway, provider per S6_OVERLAY_BASE_URL
+e2e-image: build ## the image's e2e stage: the stand-in gateway as hermes
 	sh scripts/e2e/run.sh e2e-image
 
 e2e: build ## tier 3: the image end to end on a real Docker engine (starts dockerd if needed)
 	sh scripts/e2e/run.sh e2e
 
-e2e-bench: build ## boot-to-banner latency against a static-service floor, and the CMD's RSS
+e2e-bench: build ## boot-to-banner and docker stop against their floors, and the CMD's RSS
 	sh scripts/e2e/run.sh bench
 
-image: build ## the release image; offline: TEST ONLY s6 provider, no gateway program (said loudly)
+image: build ## the release image; without PyPI: no gateway program (said loudly)
 	sh scripts/e2e/run.sh image
 
 clean:

@@ -5,22 +5,30 @@
 #   scripts/e2e/run.sh base-image   the offline Debian base image
 #   scripts/e2e/run.sh e2e-image    the image's e2e stage (stand-in gateway)
 #   scripts/e2e/run.sh e2e          e2e-image, then the tests in tests/e2e
-#   scripts/e2e/run.sh bench        e2e-image and its floor, then the benchmark
-#   scripts/e2e/run.sh image        the release image; offline, the same image
-#                                   with the TEST ONLY provider and no gateway
+#   scripts/e2e/run.sh bench        e2e-image and its floor, then the benchmarks
+#   scripts/e2e/run.sh image        the release image; without PyPI, its
+#                                   runtime stage (no gateway), said loudly
+#
+# Every image runs on the real s6-overlay (there is no stand-in). Its
+# release tarballs come from, in order: S6_OVERLAY_BASE_URL when set; else
+# ../shared/s6-overlay/$S6_OVERLAY_VERSION/ when that folder exists, served
+# on 127.0.0.1 for the build (tests/e2e/cmd/servedir); else the GitHub
+# release. The Dockerfile checks each tarball against its .sha256; a
+# source that does not answer fails the build, never falls back.
 #
 # When no Docker engine answers it installs docker.io if missing, starts
 # dockerd in the background and stops it at the end; it removes every
 # container the tests created, also when they fail.
 #
 # Environment:
-#   S6_OVERLAY_BASE_URL  set: real s6-overlay from there (built with
-#                        --network=host); unset: the TEST ONLY provider
-#                        made of Debian's s6 (tests/s6-test-provider)
-#   S6_OVERLAY_VERSION   passed on to the build when set
+#   S6_OVERLAY_VERSION   s6-overlay release (default 3.2.3.2, the Dockerfile's pin)
+#   S6_OVERLAY_BASE_URL  where its tarballs are (see above)
+#   S6_OVERLAY_DIR       the local folder of tarballs (default
+#                        ../shared/s6-overlay/$S6_OVERLAY_VERSION)
 #   E2E_BASE_IMAGE       base image (default hermes-s6-base:bookworm, built
 #                        offline with mmdebstrap when missing)
-#   E2E_IMAGE            tag of the e2e image (default hermes-s6:e2e-PROVIDER)
+#   E2E_IMAGE            tag of the e2e image (default
+#                        hermes-s6:e2e-s6-overlay-$S6_OVERLAY_VERSION)
 #   E2E_GO_TEST_FLAGS    extra `go test` flags, e.g. '-run TestDockerStop'
 #   E2E_PARALLEL         tests run at once (default 3)
 #   E2E_BENCH_RUNS       boots per image in the benchmark (default 11)
@@ -37,6 +45,8 @@ base=${E2E_BASE_IMAGE:-hermes-s6-base:bookworm}
 default_base=hermes-s6-base:bookworm
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hermes-s6-e2e.XXXXXX")
 dockerd_pid=
+servedir_pid=
+s6_version=${S6_OVERLAY_VERSION:-3.2.3.2}
 
 say() { printf 'e2e: %s\n' "$*" >&2; }
 die() {
@@ -57,6 +67,9 @@ cleanup() {
       docker rm -f -v $ids >/dev/null
       say "removed $(echo "$ids" | wc -l) container(s) of run $run_id"
     fi
+  fi
+  if [ -n "$servedir_pid" ]; then
+    kill "$servedir_pid" 2>/dev/null
   fi
   if [ -n "$dockerd_pid" ]; then
     say "stopping the dockerd this harness started (pid $dockerd_pid)"
@@ -128,31 +141,48 @@ ensure_base_image() {
   say "base image $base: built in $(elapsed "$t0")"
 }
 
-pick_provider() {
+# s6_source sets s6_url to where the build fetches s6-overlay's tarballs
+# from (see the top of this file), serving the local folder when that is
+# the source.
+s6_source() {
+  dir=${S6_OVERLAY_DIR:-../shared/s6-overlay/$s6_version}
   if [ -n "${S6_OVERLAY_BASE_URL:-}" ]; then
-    provider=overlay
-    say "s6 provider: s6-overlay v3 from $S6_OVERLAY_BASE_URL"
+    s6_url=$S6_OVERLAY_BASE_URL
+    say "s6-overlay $s6_version from $s6_url"
+  elif [ -d "$dir" ]; then
+    for f in s6-overlay-noarch.tar.xz s6-overlay-noarch.tar.xz.sha256; do
+      [ -r "$dir/$f" ] || die "$dir has no $f: it must hold the release tarballs of s6-overlay $s6_version (see ../shared/s6-overlay/README.md)"
+    done
+    "$GO" build -o "$tmp/servedir" ./tests/e2e/cmd/servedir
+    "$tmp/servedir" "$dir" >"$tmp/servedir.url" 2>"$tmp/servedir.log" &
+    servedir_pid=$!
+    i=0
+    until [ -s "$tmp/servedir.url" ]; do
+      kill -0 "$servedir_pid" 2>/dev/null || die "servedir exited: $(cat "$tmp/servedir.log")"
+      i=$((i + 1))
+      [ "$i" -le 100 ] || die "servedir did not start within 10 s"
+      sleep 0.1
+    done
+    s6_url=$(cat "$tmp/servedir.url")
+    say "s6-overlay $s6_version from $dir, served at $s6_url"
   else
-    provider=debian-test
-    say "s6 provider: debian-test, the TEST ONLY stand-in made of Debian's s6 (set S6_OVERLAY_BASE_URL for the real s6-overlay)"
+    s6_url=https://github.com/just-containers/s6-overlay/releases/download/v$s6_version
+    say "s6-overlay $s6_version from $s6_url ($dir does not exist)"
   fi
-  image=${E2E_IMAGE:-hermes-s6:e2e-$provider}
+  image=${E2E_IMAGE:-hermes-s6:e2e-s6-overlay-$s6_version}
 }
 
-# build TAG DOCKER-BUILD-ARGS…: docker build of the repository, quiet unless
-# it fails.
+# build TAG DOCKER-BUILD-ARGS…: docker build of the repository with
+# s6-overlay from s6_url, quiet unless it fails.
 build() {
   tag=$1
   shift
   t0=$(date +%s)
-  if [ "$provider" = overlay ]; then
-    set -- "$@" --network=host --build-arg "S6_OVERLAY_BASE_URL=$S6_OVERLAY_BASE_URL"
-    if [ -n "${S6_OVERLAY_VERSION:-}" ]; then
-      set -- "$@" --build-arg "S6_OVERLAY_VERSION=$S6_OVERLAY_VERSION"
-    fi
-  fi
-  if ! docker build --build-arg "S6_PROVIDER=$provider" -t "$tag" "$@" . >"$tmp/build.log" 2>&1; then
+  if ! docker build --network=host --build-arg "S6_OVERLAY_VERSION=$s6_version" \
+    --build-arg "S6_OVERLAY_BASE_URL=$s6_url" -t "$tag" "$@" . >"$tmp/build.log" 2>&1; then
     cat "$tmp/build.log" >&2
+    grep -q 'curl' "$tmp/build.log" &&
+      say "the s6-overlay tarballs could not be fetched from $s6_url: set S6_OVERLAY_BASE_URL to a mirror of the release, or put the release in ../shared/s6-overlay/$s6_version/"
     die "docker build of $tag failed"
   fi
   say "image $tag: built in $(elapsed "$t0")"
@@ -176,19 +206,21 @@ e2e_image() {
   build "$image" --target e2e --build-arg "BASE_IMAGE=$base"
 }
 
-floor_image() {
-  floor=$image-floor
+# testdata_image NAME: the image built from tests/e2e/testdata/NAME on top of
+# the image under test, tagged $image-NAME.
+testdata_image() {
+  tag=$image-$1
   t0=$(date +%s)
-  if ! docker build --build-arg "IMAGE=$image" -t "$floor" tests/e2e/testdata/floor >"$tmp/floor.log" 2>&1; then
-    cat "$tmp/floor.log" >&2
-    die "docker build of $floor failed"
+  if ! docker build --build-arg "IMAGE=$image" -t "$tag" "tests/e2e/testdata/$1" >"$tmp/$1.log" 2>&1; then
+    cat "$tmp/$1.log" >&2
+    die "docker build of $tag failed"
   fi
-  say "image $floor: built in $(elapsed "$t0")"
+  say "image $tag: built in $(elapsed "$t0")"
 }
 
 go_test() {
   t0=$(date +%s)
-  HERMES_S6_E2E_IMAGE=$image HERMES_S6_E2E_PROVIDER=$provider HERMES_S6_E2E_RUN_ID=$run_id
+  HERMES_S6_E2E_IMAGE=$image HERMES_S6_E2E_PROVIDER=s6-overlay-$s6_version HERMES_S6_E2E_RUN_ID=$run_id
   export HERMES_S6_E2E_IMAGE HERMES_S6_E2E_PROVIDER HERMES_S6_E2E_RUN_ID
   set +e
   # shellcheck disable=SC2086 # E2E_GO_TEST_FLAGS is a list of flags
@@ -206,39 +238,35 @@ case $mode in
     ensure_base_image
     ;;
   e2e-image)
-    pick_provider
     ensure_engine
+    s6_source
     e2e_image
     ;;
   e2e)
-    pick_provider
     ensure_engine
+    s6_source
     e2e_image
     go_test -skip '^TestBench'
     ;;
   bench)
-    pick_provider
     ensure_engine
+    s6_source
     e2e_image
-    floor_image
-    HERMES_S6_E2E_BENCH=1 HERMES_S6_E2E_FLOOR_IMAGE=$floor HERMES_S6_E2E_BENCH_RUNS=${E2E_BENCH_RUNS:-11}
-    export HERMES_S6_E2E_BENCH HERMES_S6_E2E_FLOOR_IMAGE HERMES_S6_E2E_BENCH_RUNS
+    testdata_image floor
+    testdata_image plain
+    HERMES_S6_E2E_BENCH=1 HERMES_S6_E2E_FLOOR_IMAGE=$image-floor HERMES_S6_E2E_PLAIN_IMAGE=$image-plain
+    HERMES_S6_E2E_BENCH_RUNS=${E2E_BENCH_RUNS:-11}
+    export HERMES_S6_E2E_BENCH HERMES_S6_E2E_FLOOR_IMAGE HERMES_S6_E2E_PLAIN_IMAGE HERMES_S6_E2E_BENCH_RUNS
+    # One benchmark at a time: each times containers the other would slow.
+    E2E_PARALLEL=1
     go_test -run '^TestBench'
     ;;
   image)
-    # The release image when its sources answer; otherwise the same image
-    # built offline, saying loudly what it lacks. Probes are single HEAD
-    # requests with a short timeout.
+    # The release image; without PyPI, its runtime stage (no gateway),
+    # said loudly. The probe is a single HEAD request with a short timeout.
     need_binaries
     ensure_engine
-    url=${S6_OVERLAY_BASE_URL:-https://github.com/just-containers/s6-overlay/releases/download/v${S6_OVERLAY_VERSION:-3.2.0.2}}
-    if reachable "$url/s6-overlay-noarch.tar.xz.sha256"; then
-      provider=overlay S6_OVERLAY_BASE_URL=$url
-      say "s6 provider: s6-overlay v3 from $url"
-    else
-      provider=debian-test
-      say "WARNING: $url is not reachable: building with the TEST ONLY Debian-s6 provider (tests/s6-test-provider); set S6_OVERLAY_BASE_URL to a mirror of the release tarballs for a release image"
-    fi
+    s6_source
     if [ -n "${E2E_BASE_IMAGE:-}" ]; then
       base=$E2E_BASE_IMAGE
     elif docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
@@ -257,7 +285,7 @@ case $mode in
     tag=${IMAGE_TAG:-hermes-agent:latest}
     build "$tag" "$@"
     docker run --rm "$tag" hermes-s6 version >&2 || die "smoke test failed: docker run --rm $tag hermes-s6 version"
-    say "image $tag: target $target, s6 provider $provider, base $base"
+    say "image $tag: target $target, s6-overlay $s6_version, base $base"
     ;;
   *)
     die "unknown mode $mode (base-image, e2e-image, e2e, bench, image)"

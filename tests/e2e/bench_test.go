@@ -35,14 +35,7 @@ func TestBenchBootToBanner(t *testing.T) {
 	if floor == "" {
 		t.Fatal("HERMES_S6_E2E_FLOOR_IMAGE is unset")
 	}
-	runs := 11
-	if v := os.Getenv("HERMES_S6_E2E_BENCH_RUNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 5 {
-			t.Fatalf("HERMES_S6_E2E_BENCH_RUNS=%q: want a number >= 5", v)
-		}
-		runs = n
-	}
+	runs := benchRuns(t)
 
 	// One unmeasured boot each warms the page cache and the engine.
 	bootToBanner(t, floor, "warm-floor")
@@ -75,6 +68,112 @@ func TestBenchBootToBanner(t *testing.T) {
 	if resident != 0 || hold != "sleep infinity" {
 		t.Errorf("after the redirect the CMD is %q with %d hermes-s6 processes resident; want `sleep infinity` and none", hold, resident)
 	}
+}
+
+// benchRuns is HERMES_S6_E2E_BENCH_RUNS (default 11, at least 5).
+func benchRuns(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("HERMES_S6_E2E_BENCH_RUNS")
+	if v == "" {
+		return 11
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 5 {
+		t.Fatalf("HERMES_S6_E2E_BENCH_RUNS=%q: want a number >= 5", v)
+	}
+	return n
+}
+
+// stopTarget is the most `docker stop` of a gateway that exits at once on
+// SIGTERM may take (median).
+const stopTarget = 500 * time.Millisecond
+
+// TestBenchDockerStop is the stop half of `make e2e-bench`: how long
+// `docker stop` takes for a container whose gateway exits at once on
+// SIGTERM (the drain, then stage 3 with the image's S6_KILL_GRACETIME),
+// side by side in the same run with plain s6-overlay running `sleep
+// infinity` at three kill graces: s6-overlay's default (3000 ms), 100 ms
+// and 0 (the floor of any s6-overlay stop). Runs alternate between the
+// variants so drift hits all alike.
+func TestBenchDockerStop(t *testing.T) {
+	if os.Getenv("HERMES_S6_E2E_BENCH") == "" {
+		t.Skip("the benchmark runs with `make e2e-bench`")
+	}
+	setup(t)
+	plain := os.Getenv("HERMES_S6_E2E_PLAIN_IMAGE")
+	if plain == "" {
+		t.Fatal("HERMES_S6_E2E_PLAIN_IMAGE is unset")
+	}
+	runs := benchRuns(t)
+	type variant struct {
+		label, image string
+		env, cmd     []string
+		times        []time.Duration
+	}
+	variants := []*variant{
+		{label: "hermes-s6: gateway run, drained", image: cfg.image, cmd: []string{"gateway", "run"}},
+		{label: "plain s6-overlay, grace 3000 (default)", image: plain, env: []string{"S6_KILL_GRACETIME=3000"}},
+		{label: "plain s6-overlay, grace 100", image: plain, env: []string{"S6_KILL_GRACETIME=100"}},
+		{label: "plain s6-overlay, grace 0 (floor)", image: plain, env: []string{"S6_KILL_GRACETIME=0"}},
+	}
+	for i := 0; i < runs; i++ {
+		for j, v := range variants {
+			v.times = append(v.times, stopTime(t, v.image, fmt.Sprintf("stop%d-%d", j, i), v.env, v.cmd...))
+		}
+	}
+	floor := summarize(variants[len(variants)-1].times).median
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ndocker stop, %d runs each (the CMD is running -> docker stop -t 10 returned), provider %s\n", runs, orDash(cfg.provider))
+	fmt.Fprintf(&b, "%-40s %9s %9s %9s %9s\n", "", "median", "min", "max", "÷ floor")
+	for _, v := range variants {
+		s := summarize(v.times)
+		fmt.Fprintf(&b, "%-40s %9s %9s %9s %8.2fx\n", v.label, ms(s.median), ms(s.min), ms(s.max), float64(s.median)/float64(floor))
+	}
+	// The target assumes a machine whose s6-overlay stop floor is about
+	// 0.1 s. Where docker's own teardown is slower, hermes-s6 is held to
+	// the plain image with a 100 ms grace (its own S6_KILL_GRACETIME).
+	got := summarize(variants[0].times).median
+	plain100 := summarize(variants[2].times).median
+	limit := max(stopTarget, plain100*5/4)
+	verdict := "ok"
+	if got > limit {
+		verdict = "OVER TARGET"
+	}
+	fmt.Fprintf(&b, "%-40s %9s  (target <= %s, or <= 1.25x plain grace 100 = %s: %s)\n", "hermes-s6 median", ms(got), ms(stopTarget), ms(plain100*5/4), verdict)
+	fmt.Fprint(os.Stdout, b.String())
+	if got > limit {
+		t.Errorf("docker stop takes %s (median), over the %s target and 1.25x plain s6-overlay with a 100 ms grace (%s)", ms(got), ms(stopTarget), ms(plain100))
+	}
+}
+
+// stopTime starts a container of image, waits until its CMD runs (for
+// `gateway run`: until the gateway's banner is in its rotated log, so
+// there is a logger to drain), and returns how long `docker stop -t 10`
+// takes. The container is removed before it returns.
+func stopTime(t *testing.T, image, suffix string, env []string, cmd ...string) time.Duration {
+	t.Helper()
+	c := &container{t: t, name: containerName(t, suffix)}
+	defer docker(time.Minute, "rm", "-f", "-v", c.name)
+	args := []string{"run", "-d", "--name", c.name, "--label", runLabel + "=" + cfg.runID}
+	for _, e := range env {
+		args = append(args, "-e", e)
+	}
+	args = append(append(args, image), cmd...)
+	if r := docker(2*time.Minute, args...); !r.ok() {
+		t.Fatalf("starting %s: %s", image, r)
+	}
+	if len(cmd) > 0 {
+		waitBanner(c, "default")
+	} else {
+		c.waitCmd("the CMD runs", func(_, cmd []proc) (bool, string) {
+			return len(cmd) == 1 && isHold(cmd[0]), fmt.Sprintf("CMD processes: %v", cmd)
+		})
+	}
+	start := time.Now()
+	if r := docker(time.Minute, "stop", "-t", "10", c.name); !r.ok() {
+		t.Fatalf("docker stop: %s", r)
+	}
+	return time.Since(start)
 }
 
 type summary struct{ median, min, max time.Duration }

@@ -44,7 +44,7 @@ func TestCmdExitCode(t *testing.T) {
 	}
 }
 
-// What hermes-s6 relies on from the s6 provider, whichever it is: s6-svscan
+// What hermes-s6 relies on from s6-overlay: s6-svscan
 // is PID 1, /run/s6/basedir exists, the s6 tools and with-contenv are in
 // /command, and the cont-init hook has run as root (it handed the scandir
 // to the service account and registered gateway-default) before the CMD.
@@ -64,40 +64,6 @@ test -d /run/service/gateway-default && echo slot-before-cmd`
 			t.Errorf("missing %q in the CMD's output:\n%s", strings.TrimSpace(want), r)
 		}
 	}
-}
-
-// Scenario 13: `docker stop` stops the supervised gateway with SIGTERM; it
-// shuts down cleanly (its last line is in the rotated log) and the
-// container exits 0 before the stop timeout.
-func TestDockerStop(t *testing.T) {
-	setup(t)
-	c := startDetached(t, nil, "gateway", "run")
-	c.waitSlot("gateway-default", "up", func(s svstat) bool { return s.up && s.pid > 0 })
-	c.eventually("the gateway logged its banner to logs/gateways/default/current", func() (bool, string) {
-		n := bannerCount(c)
-		return n > 0, fmt.Sprintf("%d banners", n)
-	})
-
-	const stopTimeout = 20 * time.Second
-	start := time.Now()
-	if r := docker(stopTimeout+time.Minute, "stop", "-t", fmt.Sprint(int(stopTimeout.Seconds())), c.name); !r.ok() {
-		t.Fatalf("docker stop: %s", r)
-	}
-	took := time.Since(start)
-	if st, code := c.state(); st != "exited" || code != 0 {
-		t.Errorf("after docker stop: %s, exit code %d; want exited, 0", st, code)
-	}
-	if took >= stopTimeout {
-		t.Errorf("docker stop took %s: the stop timeout (%s) ran out and the container was killed", took.Round(time.Millisecond), stopTimeout)
-	}
-	log, err := copyOut(c, "/opt/data/logs/gateways/default/current")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(log, "shutting down") {
-		t.Errorf("the gateway's shutdown line is not in its rotated log:%s", tail(log, 20))
-	}
-	t.Logf("docker stop took %s", took.Round(time.Millisecond))
 }
 
 // copyOut reads one file out of a (possibly stopped) container.

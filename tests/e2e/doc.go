@@ -6,14 +6,15 @@
 // gateway from tests/standin plays `hermes`), runs `go test -tags e2e` here
 // and removes every container it created.
 //
-// The s6 provider follows S6_OVERLAY_BASE_URL: set, the image is built with
-// the real s6-overlay v3 fetched from there; unset, with the test-only
-// stand-in in tests/s6-test-provider. Both go through the same tests.
+// The image runs on the real s6-overlay v3 (3.2.3.2 by default; .ci/run
+// also runs the tier on 3.2.0.2), built from the release tarballs in
+// ../shared/s6-overlay/ or at S6_OVERLAY_BASE_URL. Its scandir holds
+// s6-overlay's own services too: the tests look only at hermes-s6's slots.
 //
 // Environment read by the tests (the harness sets it):
 //
 //	HERMES_S6_E2E_IMAGE        image under test (unset: every test skips)
-//	HERMES_S6_E2E_PROVIDER     s6 provider the image was built with (printed)
+//	HERMES_S6_E2E_PROVIDER     s6-overlay version the image was built with (printed)
 //	HERMES_S6_E2E_RUN_ID       label value put on every container created
 //	HERMES_S6_E2E_TIMEOUT      deadline of each wait (Go duration, default 45s)
 //	HERMES_S6_E2E_BENCH        set by `make e2e-bench`: run the benchmark

@@ -280,7 +280,7 @@ func (c *container) procs() ([]proc, error) {
 }
 
 // The stage-2 runner is the process that runs the CMD: s6-overlay's
-// rc.init, and the test provider's script of the same name.
+// rc.init.
 func runner(ps []proc) (proc, bool) {
 	for _, p := range ps {
 		if strings.Contains(p.args, "rc.init") && p.comm != "ps" {
@@ -485,6 +485,9 @@ func (c *container) diagnose() {
 			if strings.HasPrefix(slot, ".") {
 				fmt.Fprintf(&b, "  %s (dot-name, ignored by s6-svscan)\n", slot)
 				continue
+			}
+			if !isHermesSlot(slot) {
+				continue // s6-overlay's own services
 			}
 			for _, d := range []string{slot, slot + "/log"} {
 				s := c.exec("", "/command/s6-svstat", "/run/service/"+d)

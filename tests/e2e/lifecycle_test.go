@@ -27,7 +27,9 @@ func hermesS6(c *container, args ...string) {
 	c.mustExec("hermes", append([]string{"hermes-s6"}, args...)...)
 }
 
-// upSlots lists the slots in the scandir whose service is up.
+// upSlots lists hermes-s6's slots (gateway-*, dashboard) whose service is
+// up. The scandir of a real s6-overlay also holds its own root-only
+// services, which are none of the tests' business.
 func upSlots(c *container) ([]string, error) {
 	r := c.exec("hermes", "ls", "-A", "/run/service")
 	if !r.ok() {
@@ -35,7 +37,7 @@ func upSlots(c *container) ([]string, error) {
 	}
 	var up []string
 	for _, slot := range strings.Fields(r.stdout) {
-		if strings.HasPrefix(slot, ".") {
+		if !isHermesSlot(slot) {
 			continue
 		}
 		s, err := c.svstat(slot)
@@ -48,6 +50,11 @@ func upSlots(c *container) ([]string, error) {
 	}
 	slices.Sort(up)
 	return up, nil
+}
+
+// isHermesSlot reports whether a scandir entry is one of hermes-s6's slots.
+func isHermesSlot(name string) bool {
+	return strings.HasPrefix(name, "gateway-") || name == "dashboard"
 }
 
 // Scenario 7: `docker restart` brings back exactly the profiles that were
