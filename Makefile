@@ -20,6 +20,9 @@ deps: ## install Debian's s6, execline and shellcheck when missing (root), else 
 test: deps lint ## every test tier that needs no Docker: unit, golden, shellcheck, integration on real s6
 	$(GO) test -count=1 ./...
 
+unit: ## the tests that need no s6 tree: unit, golden, shellcheck of rendered scripts, fuzz seeds
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests/integration)
+
 lint: ## gofmt, go vet, staticcheck, shellcheck on shipped shell
 	scripts/lint.sh
 

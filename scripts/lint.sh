@@ -11,6 +11,11 @@ if [ -n "$unformatted" ]; then
   echo "lint: gofmt would change:" "$unformatted" >&2
   exit 1
 fi
+if ! "$GO" mod tidy -diff >/dev/null 2>&1; then
+  echo "lint: go.mod/go.sum are not tidy: run go mod tidy" >&2
+  "$GO" mod tidy -diff >&2 || true
+  exit 1
+fi
 "$GO" vet ./...
 "$GO" vet -tags e2e ./...
 gobin=$("$GO" env GOPATH)/bin
