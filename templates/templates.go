@@ -1,5 +1,5 @@
 // Package templates holds the embedded text/template sources of a slot's
-// scripts, parsed once at start-up with missingkey=error.
+// scripts, parsed once, on first use, with missingkey=error.
 //
 // text/template escapes nothing, so every value that comes from input goes
 // through the one quoting function, "sh", which renders it as a single POSIX
@@ -44,7 +44,8 @@ var bare = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A
 
 // Quote returns s as one POSIX sh word that expands to exactly s. Words made
 // only of characters sh gives no meaning to stay bare for readability;
-// everything else is single-quoted, with embedded single quotes as '\”.
+// everything else is single-quoted, with each embedded single quote
+// written as '\'' (close, escaped quote, reopen).
 func Quote(s string) string {
 	if bare().MatchString(s) {
 		return s

@@ -23,6 +23,11 @@ const NoSuperviseFlag = "--no-supervise"
 // NoSuperviseEnv, when truthy, opts every `gateway run` out of supervision.
 const NoSuperviseEnv = "HERMES_GATEWAY_NO_SUPERVISE"
 
+// Env holds the container's CMD as a JSON array of strings: the entrypoint
+// exports it before it execs /init, and s6-overlay hands it on to boot
+// reconcile and doctor through the container environment.
+const Env = "HERMES_S6_CMD"
+
 // Truthy reports whether an environment value switches something on:
 // 1, true or yes in any case, ignoring surrounding blanks.
 func Truthy(s string) bool {

@@ -77,9 +77,8 @@ import (
 
 // Environment read by reconcile.
 const (
-	// CmdEnv holds the container's CMD as a JSON array of strings,
-	// exported by `hermes-s6 entrypoint` (SPEC §6).
-	CmdEnv = "HERMES_S6_CMD"
+	// CmdEnv holds the container's CMD (cmdline.Env).
+	CmdEnv = cmdline.Env
 	// DashboardEnv, when truthy, brings the dashboard slot up.
 	DashboardEnv     = "HERMES_DASHBOARD"
 	DashboardHostEnv = "HERMES_DASHBOARD_HOST"

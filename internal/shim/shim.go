@@ -56,7 +56,7 @@ const (
 	EnvSupervisedChild = "HERMES_S6_SUPERVISED_CHILD"
 	EnvProc            = "HERMES_S6_PROC"
 	EnvBasedir         = "HERMES_S6_BASEDIR"
-	EnvCmd             = "HERMES_S6_CMD"
+	EnvCmd             = cmdline.Env
 	EnvInit            = "HERMES_S6_INIT"
 )
 

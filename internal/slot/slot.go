@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/google/renameio/v2"
@@ -25,7 +24,8 @@ import (
 )
 
 // Prefixes of the dot-named directories hermes-s6 leaves in a scandir while
-// it works. Leftovers of a crash are removed by Sweep.
+// it works. Boot reconcile removes the leftovers of a crash (each under its
+// slot's lock, after pruning a removal dir's supervisors).
 const (
 	StagingPrefix  = ".hermes-s6-staging."
 	RemovingPrefix = ".hermes-s6-removing."
@@ -243,30 +243,6 @@ func Hide(scandir, name string) (string, error) {
 		return "", &os.LinkError{Op: "rename", Old: old, New: hidden, Err: err}
 	}
 	return hidden, nil
-}
-
-// Sweep removes leftover staging and removal directories from scandir and
-// returns what it removed.
-func Sweep(scandir string) ([]string, error) {
-	ents, err := os.ReadDir(scandir)
-	if err != nil {
-		return nil, err
-	}
-	var removed []string
-	var errs []error
-	for _, e := range ents {
-		n := e.Name()
-		if !strings.HasPrefix(n, StagingPrefix) && !strings.HasPrefix(n, RemovingPrefix) {
-			continue
-		}
-		p := filepath.Join(scandir, n)
-		if err := os.RemoveAll(p); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, p)
-	}
-	return removed, errors.Join(errs...)
 }
 
 func syncDir(dir string) error {
