@@ -285,7 +285,7 @@ func (m *Manager) up(ctx context.Context, dir string, w Wait, deadline time.Time
 	if w.NoWait {
 		return m.Tools.Up(ctx, dir, s6.NoWait, 0)
 	}
-	return m.Tools.Up(ctx, dir, s6.WaitUp, remaining(deadline))
+	return m.Tools.Up(ctx, dir, s6.WaitUp, s6.Remaining(deadline))
 }
 
 // Stop records desired state stopped and brings the gateway down, waiting
@@ -310,7 +310,7 @@ func (m *Manager) stop(ctx context.Context, p string, w Wait, deadline time.Time
 		if w.NoWait {
 			return m.Tools.Down(ctx, dir, s6.NoWait, 0)
 		}
-		return m.Tools.Down(ctx, dir, s6.WaitFin, remaining(deadline))
+		return m.Tools.Down(ctx, dir, s6.WaitFin, s6.Remaining(deadline))
 	})
 }
 
@@ -330,7 +330,7 @@ func (m *Manager) restart(ctx context.Context, p string, w Wait, deadline time.T
 		return err
 	}
 	dir := m.Layout.SlotDir(p)
-	if err := m.Tools.Down(ctx, dir, s6.WaitFin, remaining(deadline)); err != nil {
+	if err := m.Tools.Down(ctx, dir, s6.WaitFin, s6.Remaining(deadline)); err != nil {
 		return err
 	}
 	return m.up(ctx, dir, w, deadline)
@@ -340,7 +340,7 @@ func (m *Manager) restart(ctx context.Context, p string, w Wait, deadline time.T
 // moment after s6-svscan picks up a fresh slot.
 func (m *Manager) awaitSupervisor(ctx context.Context, dir string, deadline time.Time) error {
 	nudged := false
-	return poll(ctx, deadline, "s6-supervise to take over "+dir, func() (bool, error) {
+	return s6.Until(ctx, deadline, "s6-supervise to take over "+dir, func() (bool, error) {
 		ok, err := s6.Supervised(dir)
 		if err != nil {
 			return false, hint.With(fmt.Errorf("control slot %s: %w", filepath.Base(dir), err),
@@ -353,33 +353,6 @@ func (m *Manager) awaitSupervisor(ctx context.Context, dir string, deadline time
 		}
 		return ok, nil
 	})
-}
-
-// poll calls cond every 20ms until it reports true or fails, or until the
-// deadline, when it fails with s6.ErrTimeout naming what it awaited.
-func poll(ctx context.Context, deadline time.Time, what string, cond func() (bool, error)) error {
-	for {
-		ok, err := cond()
-		if err != nil || ok {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w waiting for %s", s6.ErrTimeout, what)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", what, context.Cause(ctx))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func remaining(deadline time.Time) time.Duration {
-	d := time.Until(deadline)
-	if d < time.Millisecond {
-		return time.Millisecond
-	}
-	return d
 }
 
 // SlotStatus is one row of `hermes-s6 status`.
@@ -499,7 +472,7 @@ func (m *Manager) unregister(ctx context.Context, p string, deadline time.Time) 
 		if err := m.Tools.Down(ctx, dir, s6.NoWait, 0); err != nil {
 			return err
 		}
-		if err := m.Tools.WaitDown(ctx, remaining(deadline), dir); err != nil {
+		if err := m.Tools.WaitDown(ctx, s6.Remaining(deadline), dir); err != nil {
 			return err
 		}
 	}
@@ -524,7 +497,7 @@ func (m *Manager) unregister(ctx context.Context, p string, deadline time.Time) 
 
 // waitGone polls until no s6-supervise listens on dir.
 func waitGone(ctx context.Context, dir string, deadline time.Time) error {
-	return poll(ctx, deadline, "the supervisor of "+dir+" to exit", func() (bool, error) {
+	return s6.Until(ctx, deadline, "the supervisor of "+dir+" to exit", func() (bool, error) {
 		return s6.SupervisorGone(dir)
 	})
 }

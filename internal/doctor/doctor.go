@@ -69,6 +69,7 @@ package doctor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -192,18 +193,15 @@ func (e *Env) settle(ctx context.Context, ok func() (bool, error)) error {
 	if wait == 0 {
 		wait = Recheck
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		good, err := ok()
-		if good || err != nil || wait < 0 || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(50 * time.Millisecond):
-		}
+	if wait < 0 {
+		_, err := ok()
+		return err
 	}
+	err := s6.Until(ctx, time.Now().Add(wait), "a finding to settle", ok)
+	if errors.Is(err, s6.ErrTimeout) || ctx.Err() != nil {
+		return nil // still there: a finding, not a failure of doctor
+	}
+	return err
 }
 
 // treeErr is s6.TreeRunning of the scandir, asked once per run.

@@ -150,7 +150,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		for _, d := range group {
 			rep.Drained = append(rep.Drained, filepath.Base(d))
 		}
-		if err := o.Tools.WaitDown(ctx, remaining(deadline), group...); err != nil {
+		if err := o.Tools.WaitDown(ctx, s6.Remaining(deadline), group...); err != nil {
 			if !errors.Is(err, s6.ErrTimeout) {
 				errs = append(errs, err)
 			}
@@ -221,9 +221,10 @@ func loggersCaughtUp(ctx context.Context, t s6.Tools, dirs []string, deadline ti
 			if err != nil || !st.Up || st.PID <= 0 {
 				return
 			}
-			poll(ctx, deadline, func() bool {
+			// Past the deadline the logger is left to stage 3 as it is.
+			_ = s6.Until(ctx, deadline, "the logger of "+dir+" to catch up", func() (bool, error) {
 				n, err := Unread(st.PID)
-				return err != nil || n == 0
+				return err != nil || n == 0, nil
 			})
 		}()
 	}
@@ -244,33 +245,4 @@ func Unread(pid int) (int, error) {
 		return 0, e
 	}
 	return int(n), nil
-}
-
-// pollEvery is how often Run looks again at a condition s6 cannot wait on.
-const pollEvery = 10 * time.Millisecond
-
-// poll calls cond until it is true, ctx ends or deadline passes, and
-// reports whether cond became true.
-func poll(ctx context.Context, deadline time.Time, cond func() bool) bool {
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		if !time.Now().Before(deadline) {
-			return false
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-		}
-	}
-}
-
-// remaining is the time left until deadline, at least a millisecond: an s6
-// timeout of 0 means "wait forever".
-func remaining(deadline time.Time) time.Duration {
-	return max(time.Until(deadline), time.Millisecond)
 }

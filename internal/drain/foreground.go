@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/nousresearch/hermes-s6/s6"
 )
 
 // DefaultForeground is where the shim records a foreground gateway: under
@@ -104,9 +106,10 @@ func (p *process) signal(sig syscall.Signal) error {
 	return syscall.Kill(p.pid, sig)
 }
 
-// waitGone waits until the process has ended or deadline passes.
+// waitGone waits until the process has ended or deadline passes, and
+// reports whether it ended.
 func (p *process) waitGone(ctx context.Context, deadline time.Time) bool {
-	return poll(ctx, deadline, func() bool { return !p.alive() })
+	return s6.Until(ctx, deadline, "the foreground gateway to exit", func() (bool, error) { return !p.alive(), nil }) == nil
 }
 
 // startTime is field 22 of /proc/PID/stat: when the process started, in

@@ -246,7 +246,7 @@ func (r *run) run(ctx context.Context) error {
 		// Without the volume no gateway's state is known; the dashboard
 		// does not depend on it.
 		r.errs = append(r.errs, r.volumeError(err))
-		r.dashboard()
+		r.dashboard(ctx)
 		r.rescan(ctx)
 		return r.result()
 	}
@@ -267,12 +267,12 @@ func (r *run) run(ctx context.Context) error {
 		}
 	}
 	for _, ps := range rest {
-		r.gateway(ps)
+		r.gateway(ctx, ps)
 	}
 	for _, ps := range up {
-		r.gateway(ps)
+		r.gateway(ctx, ps)
 	}
-	r.dashboard()
+	r.dashboard(ctx)
 	r.emit(rep.Profiles)
 
 	// 5. Phase 2 on the volume: the boot log.
@@ -338,6 +338,7 @@ func (r *run) sweep(ctx context.Context) {
 		return
 	}
 	var live []string
+	stuck := map[string]bool{}
 	for _, d := range dirs {
 		for _, sv := range []string{d, filepath.Join(d, "log")} {
 			if gone, _ := s6.SupervisorGone(sv); !gone {
@@ -349,18 +350,26 @@ func (r *run) sweep(ctx context.Context) {
 		if err := r.Tools.RescanPrune(ctx, r.Layout.Scandir); err != nil {
 			r.errs = append(r.errs, fmt.Errorf("sweep scandir: prune hidden slots: %w", err))
 		}
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(pruneTimeout)
 		for _, sv := range live {
-			for gone, _ := s6.SupervisorGone(sv); !gone && time.Now().Before(deadline); gone, _ = s6.SupervisorGone(sv) {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
+			err := s6.Until(ctx, deadline, "the supervisor of hidden slot "+sv+" to exit", func() (bool, error) {
+				return s6.SupervisorGone(sv)
+			})
+			if err != nil {
+				// Removing a directory whose supervisor still runs pulls
+				// the files from under it: leave it for the next boot.
+				r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w: %s left in place", err, filepath.Dir(filepath.Clean(sv))))
+				stuck[leftoverDir(sv)] = true
+			}
+			if ctx.Err() != nil {
+				return
 			}
 		}
 	}
 	for _, d := range dirs {
+		if stuck[d] {
+			continue
+		}
 		name := leftoverSlot(filepath.Base(d))
 		release, err := lock.Slot(ctx, r.Layout.Scandir, name, lockTimeout, r.Service, r.Log)
 		if err != nil {
@@ -375,6 +384,18 @@ func (r *run) sweep(ctx context.Context) {
 		}
 		r.Log.Info("leftover staging dir removed", "dir", d)
 	}
+}
+
+// pruneTimeout bounds the wait for a hidden slot's supervisors to exit.
+const pruneTimeout = 10 * time.Second
+
+// leftoverDir is the leftover directory a supervised dir (it or its log/)
+// belongs to.
+func leftoverDir(sv string) string {
+	if filepath.Base(sv) == "log" {
+		return filepath.Dir(sv)
+	}
+	return sv
 }
 
 // leftoverSlot is the slot a staging or removal dir belongs to:
@@ -484,7 +505,7 @@ func (r *run) report(rep *ScanReport, migrate string) {
 }
 
 // gateway installs one profile's slot.
-func (r *run) gateway(ps ProfileState) {
+func (r *run) gateway(ctx context.Context, ps ProfileState) {
 	res := SlotResult{Name: profile.SlotName(ps.Profile), Profile: ps.Profile, Prior: ps.Desired, Action: Registered}
 	if ps.Desired == state.Running {
 		res.Action = Started
@@ -494,11 +515,11 @@ func (r *run) gateway(ps ProfileState) {
 	}
 	c := r.Slot
 	c.Kind, c.Profile, c.Down = render.Gateway, ps.Profile, res.Action != Started
-	r.install(&res, c, "profile="+ps.Profile)
+	r.install(ctx, &res, c, "profile="+ps.Profile)
 }
 
 // dashboard installs the dashboard slot (SPEC §5.6).
-func (r *run) dashboard() {
+func (r *run) dashboard(ctx context.Context) {
 	res := SlotResult{Name: render.DashboardSlot, Prior: state.None, Action: Registered}
 	if cmdline.Truthy(r.Getenv(DashboardEnv)) {
 		res.Action = Started
@@ -512,7 +533,7 @@ func (r *run) dashboard() {
 		r.sum.Slots = append(r.sum.Slots, res)
 		return
 	}
-	r.install(&res, c, "slot="+render.DashboardSlot)
+	r.install(ctx, &res, c, "slot="+render.DashboardSlot)
 }
 
 // dashboardAddr reads HERMES_DASHBOARD_HOST and HERMES_DASHBOARD_PORT.
@@ -537,8 +558,8 @@ func dashboardAddr(getenv func(string) string) (string, int, error) {
 
 // installLocked installs s holding its slot's lock, so a reconcile run by
 // hand never interleaves with an operator's start or stop of the slot.
-func (r *run) installLocked(s *render.Slot, opts slot.Options) (slot.Result, error) {
-	release, err := lock.Slot(context.Background(), r.Layout.Scandir, s.Name, lockTimeout, r.Service, r.Log)
+func (r *run) installLocked(ctx context.Context, s *render.Slot, opts slot.Options) (slot.Result, error) {
+	release, err := lock.Slot(ctx, r.Layout.Scandir, s.Name, lockTimeout, r.Service, r.Log)
 	if err != nil {
 		return slot.Unchanged, err
 	}
@@ -550,7 +571,7 @@ func (r *run) installLocked(s *render.Slot, opts slot.Options) (slot.Result, err
 const lockTimeout = 30 * time.Second
 
 // install renders c and installs (or, in a dry run, plans) the slot.
-func (r *run) install(res *SlotResult, c render.Config, who string) {
+func (r *run) install(ctx context.Context, res *SlotResult, c render.Config, who string) {
 	defer func() { r.sum.Slots = append(r.sum.Slots, *res) }()
 	s, err := render.Render(c)
 	if err != nil {
@@ -562,7 +583,7 @@ func (r *run) install(res *SlotResult, c render.Config, who string) {
 	if r.DryRun {
 		res.Change, res.Err = slot.Plan(r.Layout.Scandir, s, opts)
 	} else {
-		res.Change, res.Err = r.installLocked(s, opts)
+		res.Change, res.Err = r.installLocked(ctx, s, opts)
 	}
 	if res.Err != nil {
 		r.Log.Error("slot not installed", "slot", res.Name, "error", res.Err.Error())
