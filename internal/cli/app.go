@@ -141,14 +141,15 @@ func newLogger(w io.Writer) *slog.Logger {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
+	g := &globalOpts{}
 	app := &cli.App{
 		Name:                      "hermes-s6",
 		Usage:                     "render, install and drive Hermes gateway slots on s6",
 		Version:                   Version,
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
-		Flags:                     globalFlags(),
-		Commands:                  commands(),
+		Flags:                     g.flags(),
+		Commands:                  g.commands(),
 		EnableBashCompletion:      true,
 		DisableSliceFlagSeparator: true,
 		HideVersion:               true,

@@ -17,46 +17,51 @@ import (
 	"github.com/nousresearch/hermes-s6/render"
 )
 
-func commands() []*cli.Command {
+// commands are hermes-s6's commands. Each declares in its definition what
+// it takes from its environment (needs): the global flags are bound into g,
+// its slot flags, when it has them, into a slotOpts of its own.
+func (g *globalOpts) commands() []*cli.Command {
+	renderSlot, registerSlot, startSlot := &slotOpts{}, &slotOpts{}, &slotOpts{}
+	drives := needs{account: true}
 	return []*cli.Command{
 		{
 			Name:      "render",
 			Usage:     "print a profile's slot (or write it to --out DIR)",
-			Flags:     append([]cli.Flag{profileFlag, &cli.StringFlag{Name: "out", Usage: "write the slot into this directory instead of printing it"}}, slotFlags()...),
-			Action:    renderCmd,
+			Flags:     append([]cli.Flag{profileFlag, &cli.StringFlag{Name: "out", Usage: "write the slot into this directory instead of printing it"}}, renderSlot.flags()...),
+			Action:    g.renderCmd(needs{account: true, render: true, slot: renderSlot}),
 			ArgsUsage: " ",
 		},
 		{
 			Name:   "register",
 			Before: interruptible,
 			Usage:  "install a profile's slot atomically (down unless --start)",
-			Flags:  append([]cli.Flag{profileFlag, &cli.BoolFlag{Name: "start", Usage: "start it too (desired state running)"}, timeoutFlag}, slotFlags()...),
-			Action: registerCmd,
+			Flags:  append([]cli.Flag{profileFlag, &cli.BoolFlag{Name: "start", Usage: "start it too (desired state running)"}, timeoutFlag}, registerSlot.flags()...),
+			Action: g.registerCmd(needs{account: true, render: true, slot: registerSlot}),
 		},
 		{
 			Name:   "unregister",
 			Before: interruptible,
 			Usage:  "stop a profile's gateway and remove its slot",
 			Flags:  []cli.Flag{profileFlag, timeoutFlag},
-			Action: lifecycle((*control.Manager).Unregister),
+			Action: g.lifecycle(drives, (*control.Manager).Unregister),
 		},
 		{
 			Name:   "start",
 			Usage:  "record desired state running and bring the gateway up",
-			Flags:  append([]cli.Flag{profileFlag, timeoutFlag, noWaitFlag}, slotFlags()...),
-			Action: lifecycle((*control.Manager).Start),
+			Flags:  append([]cli.Flag{profileFlag, timeoutFlag, noWaitFlag}, startSlot.flags()...),
+			Action: g.lifecycle(needs{account: true, slot: startSlot}, (*control.Manager).Start),
 		},
 		{
 			Name:   "stop",
 			Usage:  "record desired state stopped and bring the gateway down",
 			Flags:  []cli.Flag{profileFlag, timeoutFlag, noWaitFlag},
-			Action: lifecycle((*control.Manager).Stop),
+			Action: g.lifecycle(drives, (*control.Manager).Stop),
 		},
 		{
 			Name:   "restart",
 			Usage:  "bring the gateway down (finish done), then up again",
 			Flags:  []cli.Flag{profileFlag, timeoutFlag, noWaitFlag},
-			Action: lifecycle((*control.Manager).Restart),
+			Action: g.lifecycle(drives, (*control.Manager).Restart),
 		},
 		{
 			Name:  "status",
@@ -65,12 +70,12 @@ func commands() []*cli.Command {
 				&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "only this profile"},
 				&cli.BoolFlag{Name: "json", Usage: "print a JSON array"},
 			},
-			Action: statusCmd,
+			Action: g.statusCmd,
 		},
 		{
 			Name:   "list",
 			Usage:  "list registered gateway profiles",
-			Action: listCmd,
+			Action: g.listCmd,
 		},
 		{
 			Name:  "version",
@@ -80,13 +85,13 @@ func commands() []*cli.Command {
 				return nil
 			},
 		},
-		reconcileCommand(),
-		drainCommand(),
-		logsCommand(),
+		g.reconcileCommand(),
+		g.drainCommand(),
+		g.logsCommand(),
 		completionCommand(),
-		shimCommand(),
-		entrypointCommand(),
-		doctorCommand(),
+		g.shimCommand(),
+		g.entrypointCommand(),
+		g.doctorCommand(),
 	}
 }
 
@@ -105,31 +110,33 @@ func versionString() string {
 	return v
 }
 
-func renderCmd(c *cli.Context) error {
-	p, err := profileArg(c)
-	if err != nil {
+func (g *globalOpts) renderCmd(n needs) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		p, err := profileArg(c)
+		if err != nil {
+			return err
+		}
+		cfg, err := g.slotConfig(n)
+		if err != nil {
+			return err
+		}
+		cfg.Profile, cfg.Down = p, true
+		s, err := render.Render(cfg)
+		if err != nil {
+			return usage(err)
+		}
+		out := c.String("out")
+		if out == "" {
+			return printSlot(c.App.Writer, s)
+		}
+		out, err = filepath.Abs(out)
+		if err != nil {
+			return err
+		}
+		s.Name = filepath.Base(out)
+		_, err = slot.Install(filepath.Dir(out), s, slot.Options{SyncDown: true})
 		return err
 	}
-	cfg, err := slotConfig(c)
-	if err != nil {
-		return err
-	}
-	cfg.Profile, cfg.Down = p, true
-	s, err := render.Render(cfg)
-	if err != nil {
-		return usage(err)
-	}
-	out := c.String("out")
-	if out == "" {
-		return printSlot(c.App.Writer, s)
-	}
-	out, err = filepath.Abs(out)
-	if err != nil {
-		return err
-	}
-	s.Name = filepath.Base(out)
-	_, err = slot.Install(filepath.Dir(out), s, slot.Options{SyncDown: true})
-	return err
 }
 
 func printSlot(w io.Writer, s *render.Slot) error {
@@ -145,31 +152,33 @@ func printSlot(w io.Writer, s *render.Slot) error {
 	return nil
 }
 
-func registerCmd(c *cli.Context) error {
-	p, err := profileArg(c)
-	if err != nil {
-		return err
-	}
-	m, err := manager(c)
-	if err != nil {
-		return err
-	}
-	return m.Register(c.Context, p, c.Bool("start"), control.Wait{Timeout: c.Duration("timeout")})
-}
-
-// lifecycle adapts a Manager operation on one profile to a command action.
-func lifecycle(op func(*control.Manager, context.Context, string, control.Wait) error) cli.ActionFunc {
+func (g *globalOpts) registerCmd(n needs) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		p, err := profileArg(c)
 		if err != nil {
 			return err
 		}
-		m, err := manager(c)
+		m, err := g.manager(c, n)
+		if err != nil {
+			return err
+		}
+		return m.Register(c.Context, p, c.Bool("start"), control.Wait{Timeout: c.Duration("timeout")})
+	}
+}
+
+// lifecycle adapts a Manager operation on one profile to a command action.
+func (g *globalOpts) lifecycle(n needs, op func(*control.Manager, context.Context, string, control.Wait) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		p, err := profileArg(c)
+		if err != nil {
+			return err
+		}
+		m, err := g.manager(c, n)
 		if err != nil {
 			return err
 		}
 		w := control.Wait{Timeout: c.Duration("timeout"), NoWait: c.Bool("no-wait")}
-		if reshapes(c) {
+		if n.slot != nil && n.slot.anySet(c) {
 			// start with slot flags reshapes the registered slot first.
 			if err := m.Reshape(c.Context, p, w); err != nil {
 				return err
@@ -179,8 +188,8 @@ func lifecycle(op func(*control.Manager, context.Context, string, control.Wait) 
 	}
 }
 
-func listCmd(c *cli.Context) error {
-	m, err := manager(c)
+func (g *globalOpts) listCmd(c *cli.Context) error {
+	m, err := g.manager(c, needs{})
 	if err != nil {
 		return err
 	}
@@ -210,11 +219,11 @@ type statusJSON struct {
 	DesiredState string  `json:"desired_state"`
 }
 
-func statusCmd(c *cli.Context) error {
+func (g *globalOpts) statusCmd(c *cli.Context) error {
 	if c.Args().Present() {
 		return usage(fmt.Errorf("unexpected argument %q (use --profile)", c.Args().First()))
 	}
-	m, err := manager(c)
+	m, err := g.manager(c, needs{})
 	if err != nil {
 		return err
 	}

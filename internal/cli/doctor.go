@@ -8,14 +8,12 @@ import (
 
 	"github.com/nousresearch/hermes-s6/internal/account"
 	"github.com/nousresearch/hermes-s6/internal/doctor"
-	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/shim"
-	"github.com/nousresearch/hermes-s6/s6"
 )
 
 // doctorCommand checks the environment and prints each problem with a fix.
 // It changes nothing; it exits 1 when a finding is a fail.
-func doctorCommand() *cli.Command {
+func (g *globalOpts) doctorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "doctor",
 		Usage: "check the environment; print each problem with a fix (exit 1 on any FAIL)",
@@ -30,14 +28,17 @@ func doctorCommand() *cli.Command {
 			if c.Args().Present() {
 				return usage(fmt.Errorf("unexpected argument %q", c.Args().First()))
 			}
-			name := c.String("account")
-			acct, aerr := account.Lookup(name)
+			// doctor reports a service account that does not resolve as a
+			// finding, so it resolves the account itself.
+			env, err := g.env(c, needs{})
+			if err != nil {
+				return err
+			}
+			env.Identity.Service, err = account.Lookup(g.Account)
 			fs := doctor.Run(c.Context, doctor.Env{
-				Layout:      profile.Layout{Home: c.String("home"), Scandir: c.String("scandir")},
-				Tools:       s6.Tools{Dir: c.String("s6-bin")},
-				AccountName: name,
-				Account:     acct,
-				AccountErr:  aerr,
+				Env:         env,
+				AccountName: g.Account,
+				AccountErr:  err,
 				ProcRoot:    os.Getenv(shim.EnvProc),
 				Basedir:     os.Getenv(shim.EnvBasedir),
 			})

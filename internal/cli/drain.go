@@ -14,7 +14,7 @@ import (
 
 // drainCommand is the stage-3 hook (/etc/cont-finish.d/50-hermes-s6-drain):
 // every slot down through s6 before s6-overlay kills what is left.
-func drainCommand() *cli.Command {
+func (g *globalOpts) drainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "drain",
 		Usage: "stop hook: take every slot down through s6, loggers last, within a deadline",
@@ -27,11 +27,11 @@ func drainCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Value: drain.DefaultTimeout, EnvVars: []string{drain.EnvTimeout}, Usage: "deadline for every slot to be down (a Go duration)"},
 		},
-		Action: drainCmd,
+		Action: g.drainCmd,
 	}
 }
 
-func drainCmd(c *cli.Context) error {
+func (g *globalOpts) drainCmd(c *cli.Context) error {
 	if c.Args().Present() {
 		return usage(fmt.Errorf("unexpected argument %q", c.Args().First()))
 	}
@@ -55,8 +55,8 @@ func drainCmd(c *cli.Context) error {
 		record = drain.DefaultForeground
 	}
 	rep, err := drain.Run(c.Context, drain.Options{
-		Scandir:    c.String("scandir"),
-		Tools:      s6.Tools{Dir: c.String("s6-bin")},
+		Scandir:    g.Scandir,
+		Tools:      s6.Tools{Dir: g.S6Bin},
 		Timeout:    timeout,
 		Foreground: record,
 		Out:        c.App.ErrWriter,

@@ -8,10 +8,9 @@ import (
 
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/logs"
-	"github.com/nousresearch/hermes-s6/internal/profile"
 )
 
-func logsCommand() *cli.Command {
+func (g *globalOpts) logsCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "logs",
 		Before: interruptible,
@@ -29,7 +28,7 @@ func logsCommand() *cli.Command {
 			if c.Int("lines") < 0 {
 				return usage(fmt.Errorf("-n %d: want a line count ≥ 0", c.Int("lines")))
 			}
-			dir := profile.Layout{Home: c.String("home")}.LogDir(p)
+			dir := g.layout().LogDir(p)
 			pos, err := logs.Print(c.App.Writer, dir, c.Int("lines"))
 			if err != nil {
 				return hint.With(fmt.Errorf("logs of %s: %w", p, err),

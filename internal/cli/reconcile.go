@@ -10,7 +10,9 @@ import (
 
 // reconcileCommand is the boot hook (SPEC §5) and, hidden below it, the
 // volume worker it runs as the service account.
-func reconcileCommand() *cli.Command {
+func (g *globalOpts) reconcileCommand() *cli.Command {
+	so := &slotOpts{}
+	n := needs{account: true, render: true, slot: so}
 	return &cli.Command{
 		Name:   "reconcile",
 		Before: interruptible,
@@ -22,8 +24,8 @@ func reconcileCommand() *cli.Command {
 			"line per slot, as appended to $HERMES_HOME/logs/container-boot.log.",
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan, change nothing (no tree needed)"},
-		}, slotFlags()...),
-		Action:          reconcileCmd,
+		}, so.flags()...),
+		Action:          func(c *cli.Context) error { return g.reconcileCmd(c, n) },
 		HideHelpCommand: true,
 		Subcommands: []*cli.Command{{
 			Name:   reconcile.VolumeArgs[1],
@@ -36,22 +38,18 @@ func reconcileCommand() *cli.Command {
 	}
 }
 
-func reconcileCmd(c *cli.Context) error {
+func (g *globalOpts) reconcileCmd(c *cli.Context, n needs) error {
 	if c.Args().Present() {
 		return usage(fmt.Errorf("unexpected argument %q", c.Args().First()))
 	}
-	m, err := manager(c)
+	env, err := g.env(c, n)
 	if err != nil {
 		return err
 	}
 	_, err = reconcile.Run(c.Context, reconcile.Options{
-		Layout:  m.Layout,
-		Tools:   m.Tools,
-		Slot:    m.Slot,
-		Service: m.Service,
-		DryRun:  c.Bool("dry-run"),
-		Out:     c.App.Writer,
-		Log:     m.Log,
+		Env:    env,
+		DryRun: c.Bool("dry-run"),
+		Out:    c.App.Writer,
 	})
 	return err
 }

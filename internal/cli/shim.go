@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nousresearch/hermes-s6/internal/account"
 	"github.com/nousresearch/hermes-s6/internal/control"
 	"github.com/nousresearch/hermes-s6/internal/drain"
 	"github.com/nousresearch/hermes-s6/internal/hint"
@@ -17,39 +18,43 @@ import (
 )
 
 // shimCommand is the container's CMD wrapper (SPEC §6).
-func shimCommand() *cli.Command {
+func (g *globalOpts) shimCommand() *cli.Command {
+	so := &slotOpts{}
+	n := needs{account: true, render: true, slot: so}
 	return &cli.Command{
 		Name:      "shim",
 		Before:    interruptible,
 		Usage:     "CMD wrapper: run ARGS, or turn `gateway run` into a supervised slot",
 		ArgsUsage: "-- ARGS…",
-		Flags:     append([]cli.Flag{timeoutFlag}, slotFlags()...),
+		Flags:     append([]cli.Flag{timeoutFlag}, so.flags()...),
 		Action: func(c *cli.Context) error {
-			return runShim(c, c.Args().Slice(), "")
+			return g.runShim(c, n, c.Args().Slice(), "")
 		},
 	}
 }
 
 // entrypointCommand is the image's ENTRYPOINT: /init as PID 1, the shim
 // under it.
-func entrypointCommand() *cli.Command {
+func (g *globalOpts) entrypointCommand() *cli.Command {
+	so := &slotOpts{}
+	n := needs{account: true, render: true, slot: so}
 	return &cli.Command{
 		Name:      "entrypoint",
 		Usage:     "image ENTRYPOINT: as PID 1 exec /init hermes-s6 shim -- ARGS…",
 		ArgsUsage: "-- ARGS…",
-		Flags:     append([]cli.Flag{timeoutFlag}, slotFlags()...),
-		Action:    entrypointCmd,
+		Flags:     append([]cli.Flag{timeoutFlag}, so.flags()...),
+		Action:    func(c *cli.Context) error { return g.entrypointCmd(c, n) },
 	}
 }
 
-func entrypointCmd(c *cli.Context) error {
+func (g *globalOpts) entrypointCmd(c *cli.Context, n needs) error {
 	args := c.Args().Slice()
 	if err := os.Setenv(shim.EnvCmd, shim.CmdJSON(args)); err != nil {
 		return err
 	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(c.App.ErrWriter, "hermes-s6: "+shim.NotPID1)
-		return runShim(c, args, shim.NotPID1Reason)
+		return g.runShim(c, n, args, shim.NotPID1Reason)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -70,19 +75,22 @@ func entrypointCmd(c *cli.Context) error {
 // runShim decides what the CMD args become and becomes it. noRedirect,
 // when set, keeps a gateway in the foreground and says why (already said,
 // so quietly).
-func runShim(c *cli.Context, args []string, noRedirect string) error {
-	name := c.String("account")
-	svc, err := serviceAccount(name)
+//
+// Only the redirect renders a slot, so only the redirect checks the slot
+// settings: a bad one never keeps another CMD from running.
+func (g *globalOpts) runShim(c *cli.Context, n needs, args []string, noRedirect string) error {
+	id := account.Resolve(nil)
+	svc, err := serviceAccount(g.Account, id.Root())
 	if err != nil {
 		return err
 	}
 	d := shim.Decide(shim.Input{
 		Args:       args,
 		Getenv:     os.Getenv,
-		UID:        os.Geteuid(),
-		Account:    name,
+		UID:        id.Self.UID,
+		Account:    g.Account,
 		Service:    svc,
-		Hermes:     c.String("hermes"),
+		Hermes:     g.Hermes,
 		NoRedirect: noRedirect,
 	})
 	r := &shim.Runner{
@@ -90,11 +98,9 @@ func runShim(c *cli.Context, args []string, noRedirect string) error {
 		Env:    os.Environ(),
 		Quiet:  noRedirect != "",
 		Start: func(ctx context.Context, p string) error {
-			return startSlot(ctx, c, p)
+			return g.startSlot(ctx, c, n, p)
 		},
-		LogDir: func(p string) string {
-			return profile.Layout{Home: c.String("home")}.LogDir(p)
-		},
+		LogDir: g.layout().LogDir,
 		Record: func() error {
 			path := os.Getenv(drain.EnvForeground)
 			if path == "" {
@@ -113,11 +119,11 @@ func runShim(c *cli.Context, args []string, noRedirect string) error {
 
 // startSlot registers profile p's slot when it has none (reconcile usually
 // made it at boot) and starts it: desired state running, up.
-func startSlot(ctx context.Context, c *cli.Context, p string) error {
+func (g *globalOpts) startSlot(ctx context.Context, c *cli.Context, n needs, p string) error {
 	if err := profile.Validate(p); err != nil {
 		return hint.With(err, "profile names look like coder, ops-2 or team_a")
 	}
-	m, err := manager(c)
+	m, err := g.manager(c, n)
 	if err != nil {
 		return err
 	}

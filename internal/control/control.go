@@ -13,13 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/nousresearch/hermes-s6/internal/account"
+	"github.com/nousresearch/hermes-s6/internal/config"
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/lock"
 	"github.com/nousresearch/hermes-s6/internal/profile"
@@ -35,16 +34,16 @@ var ErrNotRegistered = errors.New("slot not registered")
 // DefaultTimeout bounds every wait on s6 unless the caller says otherwise.
 const DefaultTimeout = 10 * time.Second
 
-// Manager carries what every lifecycle operation needs.
+// Manager carries what every lifecycle operation needs: the shared Env
+// (its Slot is the render template; Kind and Profile are set per call).
 type Manager struct {
-	Layout profile.Layout
-	Tools  s6.Tools
-	// Slot is the render template: Kind and Profile are set per call.
-	Slot render.Config
-	// Service is the resolved service account, nil when there is none.
-	Service *account.Account
-	Log     *slog.Logger
-	Now     func() time.Time
+	config.Env
+}
+
+// New is a Manager on env, with env's unset parts defaulted.
+func New(env config.Env) *Manager {
+	env.Defaults()
+	return &Manager{Env: env}
 }
 
 func (m *Manager) now() time.Time {
@@ -100,7 +99,7 @@ func (m *Manager) Install(p string, up, syncDown bool) (slot.Result, error) {
 	if err != nil {
 		return slot.Unchanged, err
 	}
-	return slot.Install(m.Layout.Scandir, s, slot.Options{Skeleton: account.Controller(m.Service), SyncDown: syncDown})
+	return slot.Install(m.Layout.Scandir, s, slot.Options{Skeleton: m.Identity.Controller(), SyncDown: syncDown})
 }
 
 // Register installs p's slot atomically and asks s6-svscan to pick it up.
@@ -141,7 +140,7 @@ func (m *Manager) Register(ctx context.Context, p string, start bool, w Wait) er
 // still exist once the lock is held (a concurrent unregister may have won).
 func (m *Manager) locked(ctx context.Context, p string, w Wait, registered bool, fn func(deadline time.Time) error) error {
 	deadline := time.Now().Add(w.timeout())
-	release, err := lock.Slot(ctx, m.Layout.Scandir, profile.SlotName(p), w.timeout(), m.Service, m.Log)
+	release, err := lock.Slot(ctx, m.Layout.Scandir, profile.SlotName(p), w.timeout(), m.Identity, m.Log)
 	if err != nil {
 		return err
 	}
@@ -223,7 +222,7 @@ func (m *Manager) record(p string, d state.Desired) error {
 }
 
 func (m *Manager) writeState(p string, d state.Desired) error {
-	note, err := state.Write(m.Layout.StateFile(p), d, nil, account.FileOwner(m.Service), m.now())
+	note, err := state.Write(m.Layout.StateFile(p), d, nil, m.Identity.FileOwner(), m.now())
 	if note != "" {
 		m.Log.Warn("corrupt desired state replaced", "profile", p, "detail", note)
 	}

@@ -72,11 +72,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"github.com/nousresearch/hermes-s6/internal/account"
-	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/config"
 	"github.com/nousresearch/hermes-s6/internal/shim"
 	"github.com/nousresearch/hermes-s6/s6"
 )
@@ -134,23 +132,18 @@ const LeftoverAge = 2 * time.Minute
 // (a logger s6 restarts is down for a second) before reporting it.
 const Recheck = 2 * time.Second
 
-// Env is what doctor looks at.
+// Env is what doctor looks at: the shared Env (its Identity.Service is
+// AccountName resolved; nil when there is none or it did not resolve) and
+// what only doctor needs.
 type Env struct {
-	Layout profile.Layout
-	Tools  s6.Tools
+	config.Env
 	// AccountName is --account; "" means no service account.
 	AccountName string
-	// Account is AccountName resolved; nil when there is none or it did
-	// not resolve (AccountErr says why).
-	Account    *account.Account
+	// AccountErr says why AccountName did not resolve.
 	AccountErr error
 	// ProcRoot and Basedir are the s6 detection roots ("" for /proc and
 	// /run/s6/basedir).
 	ProcRoot, Basedir string
-	// Getenv reads the environment (os.Getenv when nil).
-	Getenv func(string) string
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
 	// Status reads a service directory's state (Tools.Status when nil).
 	Status func(ctx context.Context, dir string) (s6.Status, error)
 	// Deaths reads a service directory's death tally (Tools.Deaths when
@@ -165,12 +158,7 @@ type Env struct {
 }
 
 func (e *Env) defaults() {
-	if e.Getenv == nil {
-		e.Getenv = os.Getenv
-	}
-	if e.Now == nil {
-		e.Now = time.Now
-	}
+	e.Env.Defaults()
 	if e.Status == nil {
 		e.Status = e.Tools.Status
 	}

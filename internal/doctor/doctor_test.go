@@ -171,7 +171,7 @@ func TestDetect(t *testing.T) {
 
 func TestAccountMissing(t *testing.T) {
 	f := newFixture(t)
-	f.env.AccountName, f.env.Account, f.env.AccountErr = "no-such-user-hs6", nil, fmt.Errorf(`service account "no-such-user-hs6": unknown user`)
+	f.env.AccountName, f.env.Identity.Service, f.env.AccountErr = "no-such-user-hs6", nil, fmt.Errorf(`service account "no-such-user-hs6": unknown user`)
 	sev := Warn
 	if os.Geteuid() == 0 {
 		sev = Fail

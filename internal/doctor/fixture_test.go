@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nousresearch/hermes-s6/internal/account"
+	"github.com/nousresearch/hermes-s6/internal/config"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/render"
@@ -58,12 +59,15 @@ func newFixture(t *testing.T) *fixture {
 		f.acct = nobody(t)
 	}
 	f.env = Env{
-		Layout:   profile.Layout{Home: f.home, Scandir: f.scandir},
-		Tools:    s6.Tools{Dir: tools},
+		Env: config.Env{
+			Layout:   profile.Layout{Home: f.home, Scandir: f.scandir},
+			Tools:    s6.Tools{Dir: tools},
+			Identity: account.Resolve(nil),
+			Getenv:   func(string) string { return "" },
+			Now:      func() time.Time { return f.now },
+		},
 		ProcRoot: proc,
 		Basedir:  base,
-		Getenv:   func(string) string { return "" },
-		Now:      func() time.Time { return f.now },
 		recheck:  -1, // the statuses here do not change: no second look
 		Status: func(_ context.Context, dir string) (s6.Status, error) {
 			if st, ok := f.status[dir]; ok {
@@ -74,7 +78,7 @@ func newFixture(t *testing.T) *fixture {
 		Deaths: func(_ context.Context, dir string) ([]s6.Death, error) { return f.deaths[dir], nil },
 	}
 	if f.acct != nil {
-		f.env.AccountName, f.env.Account = f.acct.Name, f.acct
+		f.env.AccountName, f.env.Identity.Service = f.acct.Name, f.acct
 		chown(t, f.home, f.acct)
 		chown(t, f.scandir, f.acct)
 	}
@@ -135,10 +139,7 @@ func (f *fixture) addSlot(t *testing.T, p string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skel := f.acct
-	if os.Geteuid() != 0 {
-		skel = account.Current()
-	}
+	skel := f.env.Identity.Controller()
 	if _, err := slot.Install(f.scandir, s, slot.Options{Skeleton: skel}); err != nil {
 		t.Fatal(err)
 	}

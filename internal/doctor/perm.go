@@ -6,9 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"slices"
-	"strconv"
 	"syscall"
 
 	"github.com/nousresearch/hermes-s6/internal/account"
@@ -30,47 +28,26 @@ func (i *ident) String() string { return fmt.Sprintf("%s (%d:%d)", i.name, i.uid
 func (i *ident) owner() string { return fmt.Sprintf("%d:%d", i.uid, i.gid) }
 
 func accountIdent(a *account.Account) *ident {
-	id := &ident{name: a.Name, uid: a.UID, gid: a.GID, groups: []int{a.GID}}
-	if u, err := user.LookupId(strconv.Itoa(a.UID)); err == nil {
-		if gs, err := u.GroupIds(); err == nil {
-			for _, g := range gs {
-				if n, err := strconv.Atoi(g); err == nil && !slices.Contains(id.groups, n) {
-					id.groups = append(id.groups, n)
-				}
-			}
-		}
-	}
-	return id
-}
-
-func selfIdent() *ident {
-	id := &ident{name: account.Current().Name, uid: os.Geteuid(), gid: os.Getegid(), groups: []int{os.Getegid()}}
-	if gs, err := os.Getgroups(); err == nil {
-		for _, g := range gs {
-			if !slices.Contains(id.groups, g) {
-				id.groups = append(id.groups, g)
-			}
-		}
-	}
-	return id
+	return &ident{name: a.Name, uid: a.UID, gid: a.GID, groups: a.GroupList()}
 }
 
 // service is the non-root service account, nil when there is none.
 func (e *Env) service() *ident {
-	if e.Account == nil || e.Account.UID == 0 {
-		return nil
+	if a := e.Identity.Service; a != nil && a.UID != 0 {
+		return accountIdent(a)
 	}
-	return accountIdent(e.Account)
+	return nil
 }
 
 // controller is the non-root account that sends control commands to the
-// slots, nil when only root does (account.Controller, SPEC §3 skeleton):
-// the caller when it is not root, else the service account.
+// slots, nil when only root does (Identity.Controller, who the supervise
+// skeleton is for): the caller when it is not root, else the service
+// account.
 func (e *Env) controller() *ident {
-	if os.Geteuid() != 0 {
-		return selfIdent()
+	if a := e.Identity.Controller(); a != nil {
+		return accountIdent(a)
 	}
-	return e.service()
+	return nil
 }
 
 // runner is who writes on the volume and runs s6-log: the service account,
@@ -79,8 +56,8 @@ func (e *Env) runner() *ident {
 	if s := e.service(); s != nil {
 		return s
 	}
-	if os.Geteuid() != 0 {
-		return selfIdent()
+	if !e.Identity.Root() {
+		return accountIdent(&e.Identity.Self)
 	}
 	return nil
 }

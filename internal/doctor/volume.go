@@ -19,22 +19,22 @@ func checkAccount(_ context.Context, e *Env) []Finding {
 	switch {
 	case e.AccountName == "":
 		return r.done("no service account (HERMES_S6_ACCOUNT empty): gateways and s6-log run as whoever runs the tree")
-	case e.Account == nil:
+	case e.Identity.Service == nil:
 		why := fmt.Sprintf("service account %q does not resolve", e.AccountName)
 		if e.AccountErr != nil {
 			why = e.AccountErr.Error()
 		}
 		fix := fmt.Sprintf("useradd --system --user-group %s  # or export HERMES_S6_ACCOUNT= to run gateways as root", q(e.AccountName))
-		if os.Geteuid() == 0 {
+		if e.Identity.Root() {
 			r.fail(why+": as root, register and start refuse to run, and run scripts would loop in s6-setuidgid", fix)
 		} else {
 			r.warn(why+": a tree run by root could not drop the gateways to it", fix)
 		}
 		return r.found
-	case e.Account.UID == 0:
+	case e.Identity.Service.UID == 0:
 		return r.done(fmt.Sprintf("service account %s is root: gateways run as root", e.AccountName))
 	}
-	return r.done("service account " + accountIdent(e.Account).String())
+	return r.done("service account " + accountIdent(e.Identity.Service).String())
 }
 
 func checkHome(_ context.Context, e *Env) []Finding {
@@ -169,7 +169,7 @@ func logFileFindings(r *report, e *Env, s slotRef, dir string, w *ident) {
 // rmAsRunner is a fix that removes a path on the volume as the account
 // that owns the volume (root never touches paths there).
 func (e *Env) rmAsRunner(p string) string {
-	if s := e.service(); s != nil && os.Geteuid() == 0 {
+	if s := e.service(); s != nil && e.Identity.Root() {
 		return fmt.Sprintf("%s %s rm -f -- %s", e.tool("s6-setuidgid"), q(s.name), q(p))
 	}
 	return "rm -f -- " + q(p)

@@ -33,8 +33,8 @@ type Options struct {
 	// NoticeAfter is how long to wait quietly before calling Notice.
 	NoticeAfter time.Duration
 	Notice      func(path string)
-	// Owner, when set (uid, gid ≥ 0), owns a lock file created here, so the
-	// service account can take it too.
+	// UID and GID, when set (≥ 0: root sets them to the service account's),
+	// own a lock file root created, so the service account can take it too.
 	UID, GID int
 }
 
@@ -53,8 +53,9 @@ func Acquire(ctx context.Context, path string, opts Options) (release func(), er
 		return nil, hint.With(fmt.Errorf("lock %s: %w", path, err),
 			"run as root, or let `hermes-s6 reconcile` hand the scandir to the service account")
 	}
-	if opts.UID >= 0 && opts.GID >= 0 && os.Geteuid() == 0 {
-		// Best effort: a lock file another user created stays theirs.
+	if opts.UID >= 0 && opts.GID >= 0 {
+		// Root hands a lock file it created to the service account (best
+		// effort); a lock file another user created stays theirs.
 		if fi, err := f.Stat(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
 			f.Chown(opts.UID, opts.GID)
 			f.Chmod(0o664)
@@ -94,12 +95,13 @@ func Acquire(ctx context.Context, path string, opts Options) (release func(), er
 const NoticeAfter = time.Second
 
 // Slot takes the lock of slot name in scandir the way every hermes-s6
-// command does: a lock file the service account (svc, when set) can take
-// too, and a warning on log once the wait passes NoticeAfter.
-func Slot(ctx context.Context, scandir, name string, timeout time.Duration, svc *account.Account, log *slog.Logger) (release func(), err error) {
+// command does: a lock file that the service account can take too (root
+// hands a lock file it creates to it), and a warning on log once the wait
+// passes NoticeAfter.
+func Slot(ctx context.Context, scandir, name string, timeout time.Duration, id account.Identity, log *slog.Logger) (release func(), err error) {
 	uid, gid := -1, -1
-	if svc != nil {
-		uid, gid = svc.UID, svc.GID
+	if a := id.DropsTo(); a != nil {
+		uid, gid = a.UID, a.GID
 	}
 	return Acquire(ctx, Path(scandir, name), Options{
 		Timeout: timeout, NoticeAfter: NoticeAfter, UID: uid, GID: gid,

@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -102,7 +100,7 @@ func (a *AsAccount) start() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
 		Uid:    uint32(a.Account.UID),
 		Gid:    uint32(a.Account.GID),
-		Groups: groups(a.Account),
+		Groups: uint32s(a.Account.GroupList()),
 	}}
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -172,22 +170,11 @@ func (a *AsAccount) Close() error {
 	return err
 }
 
-// groups lists the account's supplementary group ids (its primary group
-// at least), as a login would set them.
-func groups(a *account.Account) []uint32 {
-	out := []uint32{uint32(a.GID)}
-	u, err := user.LookupId(strconv.Itoa(a.UID))
-	if err != nil {
-		return out
-	}
-	ids, err := u.GroupIds()
-	if err != nil {
-		return out
-	}
-	for _, s := range ids {
-		if g, err := strconv.ParseUint(s, 10, 32); err == nil && uint32(g) != uint32(a.GID) {
-			out = append(out, uint32(g))
-		}
+// uint32s is ids as the kernel's credential wants them.
+func uint32s(ids []int) []uint32 {
+	out := make([]uint32, len(ids))
+	for i, id := range ids {
+		out[i] = uint32(id)
 	}
 	return out
 }

@@ -55,7 +55,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -64,8 +63,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/nousresearch/hermes-s6/internal/account"
 	"github.com/nousresearch/hermes-s6/internal/cmdline"
+	"github.com/nousresearch/hermes-s6/internal/config"
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/lock"
 	"github.com/nousresearch/hermes-s6/internal/profile"
@@ -101,23 +100,14 @@ const SvscanDefaultMax = 500
 // WarnSlots is the slot count from which reconcile warns (80 %).
 const WarnSlots = SvscanDefaultMax * 8 / 10
 
-// Options are everything Run needs.
+// Options are everything Run needs: the shared Env (its Getenv reads the
+// container environment) and what only reconcile has.
 type Options struct {
-	Layout profile.Layout
-	Tools  s6.Tools
-	// Slot is the render template; Kind, Profile, Down and the dashboard
-	// fields are set per slot.
-	Slot render.Config
-	// Service is the resolved service account, nil when there is none.
-	Service *account.Account
-	// Getenv reads the container environment (os.Getenv).
-	Getenv func(string) string
+	config.Env
 	// DryRun prints the plan and changes nothing.
 	DryRun bool
 	// Out receives the boot lines (or, in a dry run, the plan).
 	Out io.Writer
-	Log *slog.Logger
-	Now func() time.Time
 	// Volume does the work on HERMES_HOME; nil picks AsAccount as root
 	// with a non-root service account, else Local.
 	Volume Volume
@@ -153,22 +143,14 @@ type Summary struct {
 }
 
 func (o *Options) defaults() {
-	if o.Getenv == nil {
-		o.Getenv = os.Getenv
-	}
+	o.Env.Defaults()
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	if o.Volume == nil {
 		o.Volume = Local{}
-		if os.Geteuid() == 0 && o.Service != nil && o.Service.UID != 0 {
-			o.Volume = &AsAccount{Account: o.Service}
+		if a := o.Identity.DropsTo(); a != nil {
+			o.Volume = &AsAccount{Account: a}
 		}
 	}
 }
@@ -212,7 +194,7 @@ func (r *run) run(ctx context.Context) error {
 		}
 	}
 	// 1. Root work.
-	changes, err := rootWork(scandir, r.Service, r.DryRun)
+	changes, err := rootWork(scandir, r.Identity, r.DryRun)
 	for _, c := range changes {
 		if r.DryRun {
 			r.plan("%s", c)
@@ -371,7 +353,7 @@ func (r *run) sweep(ctx context.Context) {
 			continue
 		}
 		name := leftoverSlot(filepath.Base(d))
-		release, err := lock.Slot(ctx, r.Layout.Scandir, name, lockTimeout, r.Service, r.Log)
+		release, err := lock.Slot(ctx, r.Layout.Scandir, name, lockTimeout, r.Identity, r.Log)
 		if err != nil {
 			r.errs = append(r.errs, fmt.Errorf("sweep scandir: %w", err))
 			continue
@@ -559,7 +541,7 @@ func dashboardAddr(getenv func(string) string) (string, int, error) {
 // installLocked installs s holding its slot's lock, so a reconcile run by
 // hand never interleaves with an operator's start or stop of the slot.
 func (r *run) installLocked(ctx context.Context, s *render.Slot, opts slot.Options) (slot.Result, error) {
-	release, err := lock.Slot(ctx, r.Layout.Scandir, s.Name, lockTimeout, r.Service, r.Log)
+	release, err := lock.Slot(ctx, r.Layout.Scandir, s.Name, lockTimeout, r.Identity, r.Log)
 	if err != nil {
 		return slot.Unchanged, err
 	}
@@ -579,7 +561,7 @@ func (r *run) install(ctx context.Context, res *SlotResult, c render.Config, who
 		r.Log.Error("slot not installed", "slot", res.Name, "error", err.Error())
 		return
 	}
-	opts := slot.Options{Skeleton: account.Controller(r.Service), SyncDown: true}
+	opts := slot.Options{Skeleton: r.Identity.Controller(), SyncDown: true}
 	if r.DryRun {
 		res.Change, res.Err = slot.Plan(r.Layout.Scandir, s, opts)
 	} else {

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nousresearch/hermes-s6/internal/account"
+	"github.com/nousresearch/hermes-s6/internal/config"
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/lock"
 	"github.com/nousresearch/hermes-s6/internal/profile"
@@ -86,15 +87,18 @@ func (f *fixture) run(dryRun bool) outcome {
 	f.t.Helper()
 	var out, log bytes.Buffer
 	sum, err := Run(context.Background(), Options{
-		Layout: profile.Layout{Home: f.home, Scandir: f.scandir},
-		Tools:  s6.Tools{Dir: "/usr/bin"},
-		Slot: render.Config{Home: f.home, Shebang: render.ShebangSh, Hermes: "hermes",
-			LogArchives: render.DefaultLogArchives, LogSize: render.DefaultLogSize, Stderr: "log"},
-		Getenv: func(k string) string { return f.env[k] },
+		Env: config.Env{
+			Layout: profile.Layout{Home: f.home, Scandir: f.scandir},
+			Tools:  s6.Tools{Dir: "/usr/bin"},
+			Slot: render.Config{Home: f.home, Shebang: render.ShebangSh, Hermes: "hermes",
+				LogArchives: render.DefaultLogArchives, LogSize: render.DefaultLogSize, Stderr: "log"},
+			Identity: account.Resolve(nil),
+			Getenv:   func(k string) string { return f.env[k] },
+			Log:      slog.New(slog.NewTextHandler(&log, nil)),
+			Now:      func() time.Time { return f.now },
+		},
 		DryRun: dryRun,
 		Out:    &out,
-		Log:    slog.New(slog.NewTextHandler(&log, nil)),
-		Now:    func() time.Time { return f.now },
 		Volume: Local{},
 	})
 	return outcome{sum, err, out.String(), log.String()}
@@ -798,6 +802,7 @@ func TestRootWork(t *testing.T) {
 	f.write(filepath.Join(ctl, "other"), "")
 	f.write(filepath.Join(f.scandir, "gateway-x", "run"), "")
 	svc := &account.Account{Name: "svc", UID: 54321, GID: 54322}
+	root := account.Identity{Self: account.Account{Name: "root"}, Service: svc}
 	owner := func(p string) (int, int) {
 		fi, err := os.Lstat(p)
 		if err != nil {
@@ -808,7 +813,7 @@ func TestRootWork(t *testing.T) {
 	}
 
 	before := s6tree.Snapshot(f.scandir, true)
-	changes, err := rootWork(f.scandir, svc, true)
+	changes, err := rootWork(f.scandir, root, true)
 	if err != nil || len(changes) != 4 {
 		t.Fatalf("dry run: want 4 planned changes, got %q %v", changes, err)
 	}
@@ -816,7 +821,7 @@ func TestRootWork(t *testing.T) {
 		t.Fatalf("dry run changed the scandir:\n%s", diff)
 	}
 
-	if _, err := rootWork(f.scandir, svc, false); err != nil {
+	if _, err := rootWork(f.scandir, root, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{f.scandir, filepath.Join(ctl, "control"), filepath.Join(ctl, "lock")} {
@@ -833,13 +838,17 @@ func TestRootWork(t *testing.T) {
 		t.Errorf(".s6-svscan mode %04o, want 0711", fi.Mode().Perm())
 	}
 	// Idempotent: nothing left to change.
-	if changes, err := rootWork(f.scandir, svc, false); err != nil || len(changes) != 0 {
+	if changes, err := rootWork(f.scandir, root, false); err != nil || len(changes) != 0 {
 		t.Fatalf("second root work: %q %v", changes, err)
 	}
-	// Nothing to do without a (non-root) service account.
-	for _, a := range []*account.Account{nil, {Name: "root"}} {
-		if changes, _ := rootWork(f.scandir, a, false); len(changes) != 0 {
-			t.Fatalf("account %v: %q", a, changes)
+	// Nothing to do without a (non-root) service account, or when not root.
+	for _, id := range []account.Identity{
+		{Service: nil},
+		{Service: &account.Account{Name: "root"}},
+		{Self: account.Account{Name: "svc", UID: 54321, GID: 54322}, Service: svc},
+	} {
+		if changes, _ := rootWork(f.scandir, id, false); len(changes) != 0 {
+			t.Fatalf("identity %+v: %q", id, changes)
 		}
 	}
 }
@@ -850,13 +859,16 @@ func TestVolumeWorkerFailure(t *testing.T) {
 	f := newFixture(t)
 	var out, log bytes.Buffer
 	_, err := Run(context.Background(), Options{
-		Layout: profile.Layout{Home: f.home, Scandir: f.scandir},
-		Tools:  s6.Tools{Dir: "/usr/bin"},
-		Slot: render.Config{Home: f.home, Shebang: render.ShebangSh, Hermes: "hermes",
-			LogArchives: render.DefaultLogArchives, LogSize: render.DefaultLogSize},
-		Getenv: func(string) string { return "" },
+		Env: config.Env{
+			Layout: profile.Layout{Home: f.home, Scandir: f.scandir},
+			Tools:  s6.Tools{Dir: "/usr/bin"},
+			Slot: render.Config{Home: f.home, Shebang: render.ShebangSh, Hermes: "hermes",
+				LogArchives: render.DefaultLogArchives, LogSize: render.DefaultLogSize},
+			Identity: account.Resolve(nil),
+			Getenv:   func(string) string { return "" },
+			Log:      slog.New(slog.NewTextHandler(&log, nil)),
+		},
 		Out:    &out,
-		Log:    slog.New(slog.NewTextHandler(&log, nil)),
 		Volume: &AsAccount{Account: &account.Account{Name: "nobody", UID: 65534, GID: 65534}, Exe: filepath.Join(t.TempDir(), "missing-hermes-s6")},
 	})
 	if err == nil || !strings.Contains(err.Error(), "read the volume") {

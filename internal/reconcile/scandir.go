@@ -22,8 +22,9 @@ const svscanDirMode = 0o711
 // .s6-svscan traversable; nothing else is changed and nothing recursively.
 // Every path here is on the scandir's tmpfs, never on the volume.
 // It returns one line per change (made or, in a dry run, planned).
-func rootWork(scandir string, svc *account.Account, dryRun bool) (changes []string, err error) {
-	if os.Geteuid() != 0 || svc == nil || svc.UID == 0 {
+func rootWork(scandir string, id account.Identity, dryRun bool) (changes []string, err error) {
+	svc := id.DropsTo()
+	if svc == nil {
 		return nil, nil
 	}
 	var errs []error

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -187,22 +186,11 @@ func (r *Runner) ExecInit(argv []string) error {
 	return nil
 }
 
-// become drops the process to account a: supplementary groups, gid, uid.
-// It returns a's home directory for HOME ("" when unknown). Go applies the
-// three calls to every thread of the process (Go ≥ 1.16).
+// become drops the process to account a: its groups, gid, uid. It returns
+// a's home directory for HOME ("" when unknown). Go applies the three calls
+// to every thread of the process (Go ≥ 1.16).
 func become(a *account.Account) (string, error) {
-	home := ""
-	groups := []int{a.GID}
-	if u, err := user.Lookup(a.Name); err == nil {
-		home = u.HomeDir
-		if ids, err := u.GroupIds(); err == nil {
-			for _, id := range ids {
-				if g, err := strconv.Atoi(id); err == nil && g != a.GID {
-					groups = append(groups, g)
-				}
-			}
-		}
-	}
+	groups := a.GroupList()
 	if err := syscall.Setgroups(groups); err != nil {
 		return "", fmt.Errorf("setgroups %v: %w", groups, err)
 	}
@@ -212,7 +200,7 @@ func become(a *account.Account) (string, error) {
 	if err := syscall.Setuid(a.UID); err != nil {
 		return "", fmt.Errorf("setuid %d: %w", a.UID, err)
 	}
-	return home, nil
+	return a.Home, nil
 }
 
 // holdUntilSignal blocks until SIGTERM or SIGINT and returns 128+signal,
