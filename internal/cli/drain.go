@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nousresearch/hermes-s6/internal/drain"
-	"github.com/nousresearch/hermes-s6/s6"
 )
 
 // drainCommand is the stage-3 hook (/etc/cont-finish.d/50-hermes-s6-drain):
@@ -54,9 +53,12 @@ func (g *globalOpts) drainCmd(c *cli.Context) error {
 	if record == "" {
 		record = drain.DefaultForeground
 	}
+	env, err := g.env(c, needs{})
+	if err != nil {
+		return err
+	}
 	rep, err := drain.Run(c.Context, drain.Options{
-		Scandir:    g.Scandir,
-		Tools:      s6.Tools{Dir: g.S6Bin},
+		Env:        env,
 		Timeout:    timeout,
 		Foreground: record,
 		Out:        c.App.ErrWriter,

@@ -40,6 +40,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/nousresearch/hermes-s6/internal/config"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/render"
 	"github.com/nousresearch/hermes-s6/s6"
@@ -65,10 +66,10 @@ const finishMargin = 1500 * time.Millisecond
 // loggers to catch up, past the deadline.
 const afterKill = time.Second
 
-// Options say what to drain and how.
+// Options say what to drain and how: the shared Env (its Layout.Scandir
+// and Tools) and the drain's own settings.
 type Options struct {
-	Scandir string
-	Tools   s6.Tools
+	config.Env
 	// Timeout is the deadline for everything to be down.
 	Timeout time.Duration
 	// Foreground is the shim's record of a foreground gateway ("" or a
@@ -112,12 +113,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	deadline := start.Add(o.Timeout)
 	var rep Report
 
-	inv, err := slot.Take(o.Scandir)
+	inv, err := slot.Take(o.Layout.Scandir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return rep, fmt.Errorf("drain: read scandir: %w", err)
 	}
 	var gateways, dashboard []string
-	for _, dir := range inv.Dirs(o.Scandir) {
+	for _, dir := range inv.Dirs(o.Layout.Scandir) {
 		if ok, _ := s6.Supervised(dir); !ok {
 			continue
 		}
