@@ -1,9 +1,11 @@
 // Package s6 is hermes-s6's one seam to skarnet's s6: the only package that
-// executes anything. It runs the real s6-svc, s6-svstat, s6-svscanctl,
+// runs s6 tools. It runs the real s6-svc, s6-svstat, s6-svscanctl,
 // s6-svwait and s6-svdt of the s6 that runs the tree (s6-overlay's in
 // /command, else the ones on PATH), each under a context deadline, and
 // reports failures with the shell-quoted argv, the exit code and the tool's
-// stderr.
+// stderr. Tests replace the fork/exec with Tools.Exec. (Two other execs
+// exist, neither of an s6 tool: the shim becomes the container's CMD, and
+// reconcile re-runs hermes-s6 as the service account for the volume work.)
 //
 // Two questions need no tool: whether a supervisor listens on a control
 // FIFO (s6's own test, an O_NONBLOCK open for writing), answered by
@@ -50,6 +52,10 @@ var (
 // Tools runs the s6 tools found in Dir, or on PATH when Dir is "".
 type Tools struct {
 	Dir string
+	// Exec, when set, runs argv instead of a real fork/exec: the seam
+	// where tests put a fake s6 to see what hermes-s6 asks of it and in
+	// which order. It returns the tool's stdout, stderr and exit code.
+	Exec func(ctx context.Context, argv []string) (stdout, stderr []byte, code int, err error)
 }
 
 // Path resolves a tool to the file that will be executed.
@@ -110,7 +116,11 @@ func (t Tools) run(ctx context.Context, timeout time.Duration, tool string, args
 	ctx, cancel := context.WithTimeout(ctx, timeout+grace)
 	defer cancel()
 	argv := append([]string{p}, args...)
-	stdout, stderr, code, err := spawn(ctx, p, argv)
+	exec := t.Exec
+	if exec == nil {
+		exec = func(ctx context.Context, argv []string) ([]byte, []byte, int, error) { return spawn(ctx, argv[0], argv) }
+	}
+	stdout, stderr, code, err := exec(ctx, argv)
 	if err == nil && code == 0 {
 		return stdout, nil
 	}
