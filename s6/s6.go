@@ -118,7 +118,9 @@ func (t Tools) run(ctx context.Context, timeout time.Duration, tool string, args
 	argv := append([]string{p}, args...)
 	exec := t.Exec
 	if exec == nil {
-		exec = func(ctx context.Context, argv []string) ([]byte, []byte, int, error) { return spawn(ctx, argv[0], argv) }
+		exec = func(ctx context.Context, argv []string) ([]byte, []byte, int, error) {
+			return spawn(ctx, argv[0], argv)
+		}
 	}
 	stdout, stderr, code, err := exec(ctx, argv)
 	if err == nil && code == 0 {

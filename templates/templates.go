@@ -44,8 +44,10 @@ var bare = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A
 
 // Quote returns s as one POSIX sh word that expands to exactly s. Words made
 // only of characters sh gives no meaning to stay bare for readability;
-// everything else is single-quoted, with each embedded single quote
-// written as '\'' (close, escaped quote, reopen).
+// everything else is single-quoted, and each single quote inside is
+// written as these four characters (close, escaped quote, reopen):
+//
+//	'\''
 func Quote(s string) string {
 	if bare().MatchString(s) {
 		return s
