@@ -1,4 +1,4 @@
-# hermes-s6 container image (SPEC §8).
+# hermes-s6 container image (README: The container image).
 #
 # Written for Docker's classic builder as well as BuildKit: no RUN --mount,
 # no heredocs.
@@ -11,7 +11,7 @@
 #       release image: s6-overlay v3 from its release tarballs and the real
 #       gateway from PyPI (needs GitHub and PyPI; see the last stage).
 #   make e2e-image   (or: docker build --target e2e --network=host --build-arg S6_OVERLAY_BASE_URL=...)
-#       test image: the stand-in gateway as `hermes` (SPEC §9 tier 3).
+#       test image: the stand-in gateway as `hermes` (the container tier, docs/ARCHITECTURE.md).
 #
 # Stages, in order. The classic builder builds every stage that comes before
 # its target, used or not (a default build needs bin/hermes-standin too):
@@ -40,7 +40,7 @@ RUN set -eu; \
 # The service account every gateway runs as; its home is the data volume.
 # /run is group-writable for gid 0 (not world-writable) so that s6-overlay
 # can still boot under `docker run --user UID`, whose group is 0, and the
-# shim can then refuse that user with advice (SPEC §6).
+# shim can then refuse that user with advice (docs/shim.md).
 RUN set -eu; \
     groupadd --gid 10000 hermes; \
     useradd --uid 10000 --gid 10000 --home-dir /opt/data --no-create-home \

@@ -164,7 +164,7 @@ func (b *bench) status(ctx context.Context) []row {
 		rows[2+i].subject, rows[2+i].ref, rows[2+i].err = durations(as, ""), durations(bs, ""), err
 	}
 	rows[2].note = "bench/floor, `func main() {}` built static like hermes-s6: what any Go command pays on this machine before doing anything"
-	rows[3].note = "bench/floor running s6-svstat -o … SLOT and copying its line: the least a status that runs the real s6-svstat (SPEC §7) can cost; its ratio caps rows 1a/1b"
+	rows[3].note = "bench/floor running s6-svstat -o … SLOT and copying its line: the least a status that runs the real s6-svstat (README: Commands; docs/lifecycle.md) can cost; its ratio caps rows 1a/1b"
 	return rows
 }
 

@@ -37,7 +37,7 @@ const (
 	ShebangSh      = "#!/bin/sh"
 )
 
-// Defaults for the logger (SPEC §3).
+// Defaults for the logger (docs/slot.md).
 const (
 	DefaultLogArchives = 10
 	DefaultLogSize     = 1000000

@@ -28,7 +28,7 @@ die() {
   exit "$code"
 }
 
-# valid_name NAME: ^[a-z0-9][a-z0-9_-]*$, at most 64 bytes (SPEC §2).
+# valid_name NAME: ^[a-z0-9][a-z0-9_-]*$, at most 64 bytes (docs/slot.md: Profile names).
 valid_name() {
   case $1 in
     '' | [!a-z0-9]* | *[!a-z0-9_-]*) return 1 ;;

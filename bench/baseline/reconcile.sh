@@ -1,5 +1,5 @@
 #!/bin/sh
-# reconcile.sh — the POSIX sh baseline of `hermes-s6 reconcile` (SPEC §5) as
+# reconcile.sh — the POSIX sh baseline of `hermes-s6 reconcile` (docs/reconcile.md) as
 # the pre-hermes-s6 boot hook did it: a loop over the profiles that
 # registers each slot the way register.sh does (staging dir, rename,
 # s6-svscanctl -a, wait until s6-supervise listens), without `down` when the

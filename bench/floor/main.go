@@ -7,7 +7,7 @@
 // With arguments it runs them as programs separated by "--", all at once,
 // copies their stdout to its own and waits for all of them, with nothing
 // else: no flags, no checks, no other work. Given `s6-svstat -o … SLOT` it
-// is the least a Go status command that runs the real s6-svstat (SPEC §7)
+// is the least a Go status command that runs the real s6-svstat (README: Commands; docs/lifecycle.md)
 // can cost; given `s6-svwait -u … SLOT -- s6-svc -u SLOT` the least a Go
 // start that runs the real s6-svc and waits with the real s6-svwait can.
 package main

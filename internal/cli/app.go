@@ -1,4 +1,4 @@
-// Package cli is hermes-s6's command line (SPEC §7): flags, dispatch and the
+// Package cli is hermes-s6's command line (README: Commands; docs/lifecycle.md): flags, dispatch and the
 // one place where errors become exit codes and `hermes-s6: error:` lines.
 //
 // Exit codes: 0 ok, 1 failed, 2 bad usage or invalid input, 3 slot not
@@ -23,7 +23,7 @@ import (
 	"github.com/nousresearch/hermes-s6/s6"
 )
 
-// Exit codes (SPEC §7).
+// Exit codes (README: Commands; docs/lifecycle.md).
 const (
 	ExitOK            = 0
 	ExitFailed        = 1

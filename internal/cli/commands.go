@@ -203,7 +203,7 @@ func (g *globalOpts) listCmd(c *cli.Context) error {
 	return nil
 }
 
-// statusJSON is one element of `status --json` (SPEC §7).
+// statusJSON is one element of `status --json` (README: Commands; docs/lifecycle.md).
 type statusJSON struct {
 	Name         string  `json:"name"`
 	Profile      *string `json:"profile"`

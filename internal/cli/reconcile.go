@@ -8,7 +8,7 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/reconcile"
 )
 
-// reconcileCommand is the boot hook (SPEC §5) and, hidden below it, the
+// reconcileCommand is the boot hook (docs/reconcile.md) and, hidden below it, the
 // volume worker it runs as the service account.
 func (g *globalOpts) reconcileCommand() *cli.Command {
 	so := &slotOpts{}

@@ -17,7 +17,7 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/shim"
 )
 
-// shimCommand is the container's CMD wrapper (SPEC §6).
+// shimCommand is the container's CMD wrapper (docs/shim.md).
 func (g *globalOpts) shimCommand() *cli.Command {
 	so := &slotOpts{}
 	n := needs{account: true, render: true, slot: so}

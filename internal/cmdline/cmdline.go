@@ -1,6 +1,6 @@
 // Package cmdline reads a container's CMD the way both of its readers must
-// agree on: the exec shim (SPEC §6), which decides whether `gateway run`
-// becomes a supervised slot, and boot reconcile (SPEC §5), which migrates a
+// agree on: the exec shim (docs/shim.md), which decides whether `gateway run`
+// becomes a supervised slot, and boot reconcile (docs/reconcile.md), which migrates a
 // legacy `gateway run` container to desired state running and recognises a
 // dashboard container. If the two disagreed, a container could end up with
 // a supervised gateway and a foreground one, or with none.
@@ -17,7 +17,7 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/profile"
 )
 
-// NoSuperviseFlag opts one `gateway run` out of supervision (SPEC §6).
+// NoSuperviseFlag opts one `gateway run` out of supervision (docs/shim.md).
 const NoSuperviseFlag = "--no-supervise"
 
 // NoSuperviseEnv, when truthy, opts every `gateway run` out of supervision.

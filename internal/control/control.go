@@ -1,5 +1,5 @@
 // Package control drives gateway slots through their lifecycle on a live
-// s6 tree (SPEC §4): register, start, stop, restart, status, unregister and
+// s6 tree (docs/lifecycle.md): register, start, stop, restart, status, unregister and
 // list. It composes render (what a slot holds), slot (how it is installed),
 // state (what the operator asked for) and s6 (the real tools).
 //

@@ -136,7 +136,7 @@ func TestToolsMissing(t *testing.T) {
 	want(t, f.run(), CheckTools, Fail, "s6-svstat not found in "+dir)
 }
 
-// No /command but the tools on PATH: fine (SPEC §7).
+// No /command but the tools on PATH: fine (README: Commands; docs/lifecycle.md).
 func TestToolsOnPath(t *testing.T) {
 	f := newFixture(t)
 	t.Setenv("PATH", f.env.Tools.Dir)

@@ -260,7 +260,7 @@ func (e *Env) slots() []slotRef {
 	return out
 }
 
-// skeletonPart is one path of the supervise skeleton (SPEC §3).
+// skeletonPart is one path of the supervise skeleton (docs/slot.md).
 type skeletonPart struct {
 	rel  string
 	dir  bool // else a FIFO

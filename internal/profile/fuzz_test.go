@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// spec is SPEC §2 written independently of Validate: the fuzzer checks the
+// spec is the rule of docs/slot.md (Profile names) written independently of Validate: the fuzzer checks the
 // two agree on every input, and that no accepted name leads outside.
 var spec = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
@@ -20,7 +20,7 @@ func FuzzValidate(f *testing.F) {
 		err := Validate(name)
 		want := spec.MatchString(name) && len(name) <= MaxLen
 		if (err == nil) != want {
-			t.Fatalf("Validate(%q) = %v, SPEC says accepted=%v", name, err, want)
+			t.Fatalf("Validate(%q) = %v, the rule says accepted=%v", name, err, want)
 		}
 		if err != nil {
 			return

@@ -1,6 +1,6 @@
 // Package profile owns gateway profile names and every path derived from one.
 //
-// A name is validated (SPEC §2) before any path is built from it: Layout's
+// A name is validated (docs/slot.md: Profile names) before any path is built from it: Layout's
 // methods take only names that passed Validate, so no input can reach outside
 // the scandir or HERMES_HOME.
 package profile

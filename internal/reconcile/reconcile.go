@@ -1,5 +1,5 @@
 // Package reconcile is the container's boot hook, `hermes-s6 reconcile`
-// (SPEC §5). s6-overlay runs it from /etc/cont-init.d as root, after the
+// (docs/reconcile.md). s6-overlay runs it from /etc/cont-init.d as root, after the
 // volume is prepared and before the CMD; it rebuilds every slot in the
 // scandir (a tmpfs wiped at each container start) from the desired state
 // persisted on the volume, so a container restart brings back exactly the
@@ -20,7 +20,7 @@
 //  3. Phase 1 on the volume: profiles (default first, then valid named
 //     ones, sorted; invalid or SOUL.md-less directories and profiles/default
 //     are skipped with a warning), their desired state, the legacy
-//     migration (SPEC §5.5) and the removal of stale gateway.pid and
+//     migration (docs/reconcile.md: Legacy migration) and the removal of stale gateway.pid and
 //     processes.json.
 //  4. Slots: desired state running → installed up, anything else (stopped,
 //     none, corrupt) → installed with a down file. An existing slot is
@@ -84,14 +84,14 @@ const (
 	DashboardPortEnv = "HERMES_DASHBOARD_PORT"
 )
 
-// Dashboard defaults (SPEC §5.6).
+// Dashboard defaults (docs/reconcile.md: The dashboard slot).
 const (
 	DefaultDashboardHost = "127.0.0.1"
 	DefaultDashboardPort = 9119
 )
 
 // SvscanDefaultMax is how many slots s6-svscan supervises with its
-// default flags (SPEC §5.10): in s6 2.11 the default -c 500 counts service
+// default flags (docs/reconcile.md: Limits): in s6 2.11 the default -c 500 counts service
 // directories, and a slot is one directory with two supervisors (service
 // and logger); newer s6 releases also count in services (-C). About 500
 // logged slots either way.
@@ -239,7 +239,7 @@ func (r *run) run(ctx context.Context) error {
 	// first, so one rescan at the end starts them before the parked ones
 	// (measured: every wanted slot of 100 profiles up ~1.3x sooner, and the
 	// command returns before s6-svscan starts forking). The report keeps
-	// SPEC order: default first, then sorted, then the dashboard.
+	// Boot order (docs/reconcile.md): default first, then sorted, then the dashboard.
 	var up, rest []ProfileState
 	for _, ps := range rep.Profiles {
 		if ps.Desired == state.Running {
@@ -500,7 +500,7 @@ func (r *run) gateway(ctx context.Context, ps ProfileState) {
 	r.install(ctx, &res, c, "profile="+ps.Profile)
 }
 
-// dashboard installs the dashboard slot (SPEC §5.6).
+// dashboard installs the dashboard slot (docs/reconcile.md: The dashboard slot).
 func (r *run) dashboard(ctx context.Context) {
 	res := SlotResult{Name: render.DashboardSlot, Prior: state.None, Action: Registered}
 	if cmdline.Truthy(r.Getenv(DashboardEnv)) {
@@ -582,7 +582,7 @@ func (r *run) install(ctx context.Context, res *SlotResult, c render.Config, who
 	r.lines[res.Name] = r.Now().UTC().Format(time.RFC3339) + " " + line
 }
 
-// emit puts the slot results in SPEC order (the gateways of profiles in
+// emit puts the slot results in boot order (the gateways of profiles in
 // order, then the dashboard) and prints each slot's boot-log line.
 func (r *run) emit(profiles []ProfileState) {
 	rank := map[string]int{render.DashboardSlot: len(profiles)}
@@ -636,7 +636,7 @@ func (r *run) rescan(ctx context.Context) {
 }
 
 // checkCount warns when the scandir nears what s6-svscan supervises with
-// its default flags (SPEC §5.10).
+// its default flags (docs/reconcile.md: Limits).
 func (r *run) checkCount() {
 	names := map[string]bool{}
 	if ents, err := os.ReadDir(r.Layout.Scandir); err == nil {

@@ -17,7 +17,7 @@ import (
 // it can reach control; s6 2.11 creates the directory 0700.
 const svscanDirMode = 0o711
 
-// rootWork is SPEC §5.1, the only work root does itself: the scandir and
+// rootWork is the first step of reconcile (docs/reconcile.md), the only work root does itself: the scandir and
 // s6-svscan's control FIFO and lock become the service account's, and
 // .s6-svscan traversable; nothing else is changed and nothing recursively.
 // Every path here is on the scandir's tmpfs, never on the volume.

@@ -23,7 +23,7 @@ type Volume interface {
 }
 
 // MigratedFrom is the value of "migrated_from" in a desired state written
-// by the legacy migration (SPEC §5.5).
+// by the legacy migration (docs/reconcile.md: Legacy migration).
 const MigratedFrom = "legacy-container-cmd"
 
 // ScanRequest asks for phase 1: the profiles, their desired states, the
@@ -94,7 +94,7 @@ func (Local) AppendBootLog(_ context.Context, req BootLogRequest) (*BootLogRepor
 }
 
 // Stale files a gateway leaves in its profile directory: after a container
-// restart they name processes of another pid namespace (SPEC §5.7).
+// restart they name processes of another pid namespace (docs/reconcile.md).
 var staleFiles = []string{"gateway.pid", "processes.json"}
 
 func scan(req ScanRequest) (*ScanReport, error) {
@@ -203,7 +203,7 @@ func removeStale(dir string, dryRun bool) (removed, errs []string) {
 	return removed, errs
 }
 
-// BootLogMax is the size at which the boot log is rotated to .1 (SPEC §5.8).
+// BootLogMax is the size at which the boot log is rotated to .1 (docs/reconcile.md: The boot log).
 const BootLogMax = 256 << 10
 
 // BootLogPath is the boot log under HERMES_HOME.

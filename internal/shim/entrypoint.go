@@ -6,7 +6,7 @@ import (
 )
 
 // CmdJSON is the value of HERMES_S6_CMD: the CMD's arguments as a JSON
-// array (`[]` for none), read by the boot reconcile (SPEC §5).
+// array (`[]` for none), read by the boot reconcile (docs/reconcile.md).
 func CmdJSON(args []string) string {
 	if args == nil {
 		args = []string{}

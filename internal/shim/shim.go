@@ -1,4 +1,4 @@
-// Package shim is the container's CMD wrapper (SPEC §6): `hermes-s6 shim --
+// Package shim is the container's CMD wrapper (docs/shim.md): `hermes-s6 shim --
 // ARGS…` decides what the CMD becomes and then replaces itself with it, and
 // `hermes-s6 entrypoint -- ARGS…` is the image's ENTRYPOINT that puts
 // s6-overlay's /init in front of the shim.

@@ -1,5 +1,5 @@
 // Package slot installs rendered service directories into an s6 scandir
-// without ever exposing a half-written one (SPEC §4).
+// without ever exposing a half-written one (docs/lifecycle.md).
 //
 // A new slot is built complete in a dot-named staging directory inside the
 // scandir (s6-svscan ignores dot-names) and renamed into place in one

@@ -1,5 +1,5 @@
 // Package state reads and writes a profile's persisted desired state,
-// gateway_state.json (SPEC §4): what the operator last asked for, so a
+// gateway_state.json (docs/slot.md: Desired state): what the operator last asked for, so a
 // container restart brings back exactly the gateways that were running.
 //
 // The file is shared with the gateway itself, which keeps its own keys in
@@ -75,7 +75,7 @@ func Parse(path string, b []byte) *File {
 	return f
 }
 
-// interpret applies SPEC §4: desired_state wins; without it the gateway's
+// interpret applies the rules of docs/slot.md (Desired state): desired_state wins; without it the gateway's
 // own gateway_state decides (draining and degraded still count as running).
 func interpret(keys map[string]json.RawMessage) (Desired, error) {
 	if raw, ok := keys["desired_state"]; ok {

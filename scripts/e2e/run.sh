@@ -1,5 +1,5 @@
 #!/bin/sh
-# Container image and end-to-end harness (SPEC §8, §9 tier 3), called by
+# Container image and end-to-end harness (README: The container image; docs/ARCHITECTURE.md: Tests), called by
 # the Makefile:
 #
 #   scripts/e2e/run.sh base-image   the offline Debian base image

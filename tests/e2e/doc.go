@@ -1,4 +1,4 @@
-// Package e2e is tier 3 of the hermes-s6 tests (SPEC §9): the container
+// Package e2e is tier 3 of the hermes-s6 tests (docs/ARCHITECTURE.md: Tests): the container
 // image end to end, driven through the docker CLI against a real Docker
 // engine. The tests carry the build tag `e2e` and are run by `make e2e`,
 // whose harness (scripts/e2e/run.sh) starts dockerd when none answers,

@@ -21,7 +21,7 @@ import (
 	"github.com/nousresearch/hermes-s6/tests/s6tree"
 )
 
-// bootLine is one line of container-boot.log (SPEC §5.8).
+// bootLine is one line of container-boot.log (docs/reconcile.md: The boot log).
 var bootLine = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z (profile=[a-z0-9][a-z0-9_-]*|slot=dashboard) prior_state=(running|stopped|none|corrupt) action=(started|registered)$`)
 
 func writeFile(t *testing.T, p, content string) {

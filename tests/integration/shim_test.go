@@ -19,7 +19,7 @@ import (
 	"github.com/nousresearch/hermes-s6/tests/s6tree"
 )
 
-// The breadcrumb's phrases (SPEC §6); "s6 supervision" appears in no other
+// The breadcrumb's phrases (docs/shim.md); "s6 supervision" appears in no other
 // message, so its absence proves the redirect did not fire.
 var breadcrumb = []string{"s6 supervision", "--no-supervise", "HERMES_GATEWAY_NO_SUPERVISE"}
 
