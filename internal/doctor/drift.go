@@ -225,41 +225,30 @@ func suggestName(name string) string {
 
 func checkSlots(_ context.Context, e *Env) []Finding {
 	r := report{check: CheckSlots}
-	ents, err := os.ReadDir(e.Layout.Scandir)
+	inv, err := slot.Take(e.Layout.Scandir)
 	if err != nil {
 		return r.done("no scandir to look in")
 	}
 	scandir := e.Layout.Scandir
-	services := 0
-	for _, ent := range ents {
-		if !strings.HasPrefix(ent.Name(), ".") {
-			services++
-		}
-	}
-	if services >= reconcile.WarnSlots {
+	if services := len(inv.Services); services >= reconcile.WarnSlots {
 		r.warn(fmt.Sprintf("%d service directories in %s: s6-svscan supervises at most about %d logged slots with its default flags, and ignores the rest", services, scandir, reconcile.SvscanDefaultMax),
 			note("spread the profiles over more containers, or run s6-svscan with a higher -c"))
 	}
-	n := 0
-	for _, ent := range ents {
-		p, ok := strings.CutPrefix(ent.Name(), profile.SlotPrefix)
-		if !ok {
-			continue
-		}
-		dir := filepath.Join(scandir, ent.Name())
-		hidden := filepath.Join(scandir, slot.RemovingPrefix+ent.Name())
-		remove := fmt.Sprintf("%s -d %s; mv -- %s %s && %s -an %s", e.tool("s6-svc"), q(dir), q(dir), q(hidden), e.tool("s6-svscanctl"), q(scandir))
-		if err := profile.Validate(p); err != nil {
+	for _, name := range inv.Strays {
+		dir := filepath.Join(scandir, name)
+		if p := strings.TrimPrefix(name, profile.SlotPrefix); profile.Validate(p) != nil {
+			hidden := filepath.Join(scandir, slot.RemovingPrefix+name)
+			remove := fmt.Sprintf("%s -d %s; mv -- %s %s && %s -an %s", e.tool("s6-svc"), q(dir), q(dir), q(hidden), e.tool("s6-svscanctl"), q(scandir))
 			r.warn(fmt.Sprintf("%s: %q is no valid profile name, so hermes-s6 cannot manage this slot", dir, p), remove)
 			continue
 		}
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			r.warn(dir+" is not a directory: s6-svscan cannot supervise it", "rm -- "+q(dir))
-			continue
-		}
+		r.warn(dir+" is not a directory (a symlink or a file): it is no slot hermes-s6 made", "rm -- "+q(dir))
+	}
+	n := 0
+	for _, p := range inv.Profiles {
 		n++
 		if err := e.Layout.Exists(p); err != nil {
-			r.warn(fmt.Sprintf("%s belongs to profile %s, whose directory is gone (%s): the next container start drops it", ent.Name(), p, e.Layout.ProfileDir(p)),
+			r.warn(fmt.Sprintf("%s belongs to profile %s, whose directory is gone (%s): the next container start drops it", profile.SlotName(p), p, e.Layout.ProfileDir(p)),
 				"hermes-s6 unregister --profile "+p)
 		}
 	}

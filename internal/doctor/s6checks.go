@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/nousresearch/hermes-s6/internal/hint"
@@ -180,16 +179,12 @@ func checkSvscan(_ context.Context, e *Env) []Finding {
 
 func checkLeftovers(_ context.Context, e *Env) []Finding {
 	r := report{check: CheckLeftovers}
-	ents, err := os.ReadDir(e.Layout.Scandir)
+	inv, err := slot.Take(e.Layout.Scandir)
 	if err != nil {
 		return r.done("no scandir to look in")
 	}
-	for _, ent := range ents {
-		n := ent.Name()
+	for _, n := range inv.Leftovers {
 		removing := strings.HasPrefix(n, slot.RemovingPrefix)
-		if !removing && !strings.HasPrefix(n, slot.StagingPrefix) {
-			continue
-		}
 		p := filepath.Join(e.Layout.Scandir, n)
 		fi, err := os.Lstat(p)
 		if err != nil {
@@ -226,36 +221,17 @@ func (s slotRef) logDir(l profile.Layout) string {
 // slots lists the gateway slots with valid names (default first, then
 // sorted) and the dashboard, when present as directories.
 func (e *Env) slots() []slotRef {
-	ents, err := os.ReadDir(e.Layout.Scandir)
+	inv, err := slot.Take(e.Layout.Scandir)
 	if err != nil {
 		return nil
 	}
 	var out []slotRef
-	var dash *slotRef
-	for _, ent := range ents {
-		n := ent.Name()
-		p, isGateway := strings.CutPrefix(n, profile.SlotPrefix)
-		if (!isGateway || profile.Validate(p) != nil) && n != render.DashboardSlot {
-			continue
-		}
-		dir := filepath.Join(e.Layout.Scandir, n)
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			continue
-		}
-		if !isGateway {
-			dash = &slotRef{Name: n, Dir: dir}
-			continue
-		}
-		out = append(out, slotRef{Name: n, Profile: p, Dir: dir})
+	for _, p := range inv.Profiles {
+		n := profile.SlotName(p)
+		out = append(out, slotRef{Name: n, Profile: p, Dir: filepath.Join(e.Layout.Scandir, n)})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if (out[i].Profile == profile.Default) != (out[j].Profile == profile.Default) {
-			return out[i].Profile == profile.Default
-		}
-		return out[i].Profile < out[j].Profile
-	})
-	if dash != nil {
-		out = append(out, *dash)
+	if inv.Dashboard {
+		out = append(out, slotRef{Name: render.DashboardSlot, Dir: filepath.Join(e.Layout.Scandir, render.DashboardSlot)})
 	}
 	return out
 }

@@ -437,16 +437,12 @@ func (r *run) migration(cmd []string, known bool) string {
 // liveProfiles lists the gateway slots that a supervisor already runs (a
 // second reconcile on a live tree): their pid files are not stale.
 func (r *run) liveProfiles() []string {
-	ents, err := os.ReadDir(r.Layout.Scandir)
+	inv, err := slot.Take(r.Layout.Scandir)
 	if err != nil {
 		return nil
 	}
 	var live []string
-	for _, e := range ents {
-		p, ok := strings.CutPrefix(e.Name(), profile.SlotPrefix)
-		if !ok || profile.Validate(p) != nil {
-			continue
-		}
+	for _, p := range inv.Profiles {
 		if ok, _ := s6.Supervised(r.Layout.SlotDir(p)); ok {
 			live = append(live, p)
 		}
@@ -639,11 +635,9 @@ func (r *run) rescan(ctx context.Context) {
 // its default flags (docs/reconcile.md: Limits).
 func (r *run) checkCount() {
 	names := map[string]bool{}
-	if ents, err := os.ReadDir(r.Layout.Scandir); err == nil {
-		for _, e := range ents {
-			if !strings.HasPrefix(e.Name(), ".") {
-				names[e.Name()] = true
-			}
+	if inv, err := slot.Take(r.Layout.Scandir); err == nil {
+		for _, n := range inv.Services {
+			names[n] = true
 		}
 	}
 	for _, s := range r.sum.Slots {

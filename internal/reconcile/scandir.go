@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/nousresearch/hermes-s6/internal/account"
@@ -88,18 +87,16 @@ func rootWork(scandir string, id account.Identity, dryRun bool) (changes []strin
 // leftovers lists the staging and removal directories a crashed hermes-s6
 // left in scandir.
 func leftovers(scandir string) ([]string, error) {
-	ents, err := os.ReadDir(scandir)
+	inv, err := slot.Take(scandir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), slot.StagingPrefix) || strings.HasPrefix(e.Name(), slot.RemovingPrefix) {
-			out = append(out, filepath.Join(scandir, e.Name()))
-		}
+	out := make([]string, len(inv.Leftovers))
+	for i, n := range inv.Leftovers {
+		out[i] = filepath.Join(scandir, n)
 	}
 	return out, nil
 }

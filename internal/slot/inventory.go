@@ -10,18 +10,28 @@ import (
 	"github.com/nousresearch/hermes-s6/render"
 )
 
-// Inventory is what hermes-s6 owns in a scandir: its gateway slots and the
-// dashboard slot. Everything else there (s6-overlay's own services, dot-named
-// work directories, foreign services) is none of its business.
+// Inventory is a scandir as hermes-s6 sees it: its gateway slots and the
+// dashboard slot, the work directories a crash may leave, and how many
+// services s6-svscan has to supervise there. Everything else (s6-overlay's
+// own services, foreign services) is none of its business but counts
+// against s6-svscan's limit. It is the one place that lists a scandir.
 type Inventory struct {
 	// Profiles have a gateway slot: default first, then sorted.
 	Profiles []string
 	// Dashboard is whether the dashboard slot is there.
 	Dashboard bool
+	// Leftovers are staging and removal directories (names), left by a
+	// register or unregister that is at work or was killed.
+	Leftovers []string
+	// Strays are gateway-* entries that are no slot hermes-s6 can manage:
+	// an invalid profile name, or not a real directory (a symlink is not
+	// a slot hermes-s6 made).
+	Strays []string
+	// Services are every entry s6-svscan supervises (no dot-name).
+	Services []string
 }
 
-// Take reads scandir's entries once. Only real directories count: a symlink
-// in the scandir is not a slot hermes-s6 made.
+// Take reads scandir's entries once.
 func Take(scandir string) (Inventory, error) {
 	ents, err := os.ReadDir(scandir)
 	if err != nil {
@@ -29,15 +39,25 @@ func Take(scandir string) (Inventory, error) {
 	}
 	var inv Inventory
 	for _, e := range ents {
-		if !e.IsDir() {
+		n := e.Name()
+		if strings.HasPrefix(n, StagingPrefix) || strings.HasPrefix(n, RemovingPrefix) {
+			inv.Leftovers = append(inv.Leftovers, n)
 			continue
 		}
-		if e.Name() == render.DashboardSlot {
+		if strings.HasPrefix(n, ".") {
+			continue
+		}
+		inv.Services = append(inv.Services, n)
+		if n == render.DashboardSlot && e.IsDir() {
 			inv.Dashboard = true
 			continue
 		}
-		p, ok := strings.CutPrefix(e.Name(), profile.SlotPrefix)
-		if !ok || profile.Validate(p) != nil {
+		p, ok := strings.CutPrefix(n, profile.SlotPrefix)
+		if !ok {
+			continue
+		}
+		if !e.IsDir() || profile.Validate(p) != nil {
+			inv.Strays = append(inv.Strays, n)
 			continue
 		}
 		inv.Profiles = append(inv.Profiles, p)
