@@ -213,16 +213,30 @@ func (m *Manager) checkEnv(p string) error {
 	return nil
 }
 
-// record persists the operator's intent and keeps the down file in step.
+// record persists the operator's intent, then keeps the down file in step
+// with it. Intent comes first: when it cannot be recorded (a full or
+// read-only volume, a refused profile directory) record fails and the
+// caller changes nothing. A down file that cannot be kept in step is only
+// a warning: the boot reconcile sets it from the desired state anyway.
 func (m *Manager) record(p string, d state.Desired) error {
 	if err := m.writeState(p, d); err != nil {
-		return err
+		return notRecorded(d, err)
 	}
-	return slot.SetDown(m.Layout.SlotDir(p), d != state.Running)
+	if err := slot.SetDown(m.Layout.SlotDir(p), d != state.Running); err != nil {
+		m.Log.Warn("down file not kept in step with the desired state (the next boot sets it)", "slot", profile.SlotName(p), "error", err.Error())
+	}
+	return nil
+}
+
+// notRecorded is the failure of a command whose intent could not be
+// recorded: it changed nothing.
+func notRecorded(d state.Desired, err error) error {
+	return hint.With(fmt.Errorf("desired state %s not recorded, so nothing was changed: %w", d, err),
+		"free space on the data volume, or make it writable for the service account, then run the command again")
 }
 
 func (m *Manager) writeState(p string, d state.Desired) error {
-	note, err := state.Write(m.Layout.StateFile(p), d, nil, m.Identity.FileOwner(), m.now())
+	note, err := state.Write(m.Layout.Home, m.Layout.StateRel(p), d, nil, m.Identity.FileOwner(), m.now())
 	if note != "" {
 		m.Log.Warn("corrupt desired state replaced", "profile", p, "detail", note)
 	}
@@ -235,7 +249,7 @@ func (m *Manager) writeState(p string, d state.Desired) error {
 // run a gateway that exits at once (say with 78) twice.
 func (m *Manager) bringUp(ctx context.Context, p string, deadline time.Time) error {
 	if err := m.writeState(p, state.Running); err != nil {
-		return err
+		return notRecorded(state.Running, err)
 	}
 	dir := m.Layout.SlotDir(p)
 	if err := m.awaitSupervisor(ctx, dir, deadline); err != nil {
@@ -255,29 +269,15 @@ func (m *Manager) Start(ctx context.Context, p string, w Wait) error {
 func (m *Manager) start(ctx context.Context, p string, w Wait, deadline time.Time) error {
 	dir := m.Layout.SlotDir(p)
 	if ok, err := s6.Supervised(dir); err == nil && ok {
-		// Supervised already: its down file no longer matters to s6, so
-		// the bookkeeping runs while s6 brings the gateway up.
-		return alongside(func() error { return m.record(p, state.Running) },
-			func() error { return m.up(ctx, dir, w, deadline) })
+		if err := m.record(p, state.Running); err != nil {
+			return err
+		}
+		return m.up(ctx, dir, w, deadline)
 	}
 	if err := m.bringUp(ctx, p, deadline); err != nil {
 		return err
 	}
 	return m.up(ctx, dir, w, deadline)
-}
-
-// alongside runs record and act at once and returns the first failure,
-// record's first: the desired state and the down file are written while s6
-// does what was asked, since neither waits on the other.
-func alongside(record, act func() error) error {
-	acted := make(chan error, 1)
-	go func() { acted <- act() }()
-	rerr := record()
-	aerr := <-acted
-	if rerr != nil {
-		return rerr
-	}
-	return aerr
 }
 
 func (m *Manager) up(ctx context.Context, dir string, w Wait, deadline time.Time) error {
@@ -305,12 +305,13 @@ func (m *Manager) stop(ctx context.Context, p string, w Wait, deadline time.Time
 		}
 		return err
 	}
-	return alongside(func() error { return m.record(p, state.Stopped) }, func() error {
-		if w.NoWait {
-			return m.Tools.Down(ctx, dir, s6.NoWait, 0)
-		}
-		return m.Tools.Down(ctx, dir, s6.WaitFin, s6.Remaining(deadline))
-	})
+	if err := m.record(p, state.Stopped); err != nil {
+		return err
+	}
+	if w.NoWait {
+		return m.Tools.Down(ctx, dir, s6.NoWait, 0)
+	}
+	return m.Tools.Down(ctx, dir, s6.WaitFin, s6.Remaining(deadline))
 }
 
 // Restart brings the gateway down, waits until finish has run, and brings
@@ -383,7 +384,7 @@ func (m *Manager) status(ctx context.Context, name, p string) (SlotStatus, error
 	}
 	ss.Status = st
 	if p != "" {
-		f, err := state.Read(m.Layout.StateFile(p))
+		f, err := state.Read(m.Layout.Home, m.Layout.StateRel(p))
 		if err != nil {
 			return ss, err
 		}

@@ -125,7 +125,7 @@ func (f *fixture) supervised(p string) string {
 
 func (f *fixture) desired(p string) state.Desired {
 	f.t.Helper()
-	st, err := state.Read(f.env.Layout.StateFile(p))
+	st, err := state.Read(f.env.Layout.Home, f.env.Layout.StateRel(p))
 	if err != nil {
 		f.t.Fatal(err)
 	}

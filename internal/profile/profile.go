@@ -83,6 +83,15 @@ func (l Layout) StateFile(name string) string {
 	return filepath.Join(l.ProfileDir(name), "gateway_state.json")
 }
 
+// StateRel is StateFile relative to Home: what state.Read and state.Write
+// take, so they walk down from the volume's root without following links.
+func (l Layout) StateRel(name string) string {
+	if name == Default {
+		return "gateway_state.json"
+	}
+	return filepath.Join("profiles", name, "gateway_state.json")
+}
+
 // LogDir is where s6-log keeps the profile's rotated gateway log.
 func (l Layout) LogDir(name string) string {
 	return filepath.Join(l.Home, "logs", "gateways", name)

@@ -308,7 +308,7 @@ func TestLegacyMigration(t *testing.T) {
 			o := f.mustRun()
 			for _, p := range []string{"default", "coder"} {
 				sf := profile.Layout{Home: f.home}.StateFile(p)
-				st, err := state.Read(sf)
+				st, err := state.Read(f.home, profile.Layout{Home: f.home}.StateRel(p))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -114,7 +114,7 @@ func scan(req ScanRequest) (*ScanReport, error) {
 	}
 	for _, p := range append([]string{profile.Default}, names...) {
 		ps := ProfileState{Profile: p}
-		f, err := state.Read(l.StateFile(p))
+		f, err := state.Read(l.Home, l.StateRel(p))
 		switch {
 		case err != nil:
 			ps.Desired, ps.Problem = state.Corrupt, err.Error()
@@ -169,7 +169,7 @@ func migrate(path string, req ScanRequest) (done bool, why string, err error) {
 	if req.DryRun {
 		return true, "", nil
 	}
-	if _, err := state.Write(path, state.Running, map[string]any{"migrated_from": MigratedFrom}, nil, time.Unix(req.Now, 0)); err != nil {
+	if _, err := state.Write(filepath.Dir(path), filepath.Base(path), state.Running, map[string]any{"migrated_from": MigratedFrom}, nil, time.Unix(req.Now, 0)); err != nil {
 		return false, "", fmt.Errorf("legacy migration: %w", err)
 	}
 	return true, "", nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nousresearch/hermes-s6/internal/account"
 )
 
 func write(t *testing.T, content string) string {
@@ -42,7 +44,7 @@ func TestRead(t *testing.T) {
 		{`{"desired_state":"banana"}`, Corrupt},
 		{`{"desired_state":1}`, Corrupt},
 	} {
-		f, err := Read(write(t, c.content))
+		f, err := readPath(write(t, c.content))
 		if err != nil {
 			t.Fatalf("%q: %v", c.content, err)
 		}
@@ -53,7 +55,7 @@ func TestRead(t *testing.T) {
 			t.Errorf("%q: Problem %v with state %s", c.content, f.Problem, f.Desired)
 		}
 	}
-	f, err := Read(filepath.Join(t.TempDir(), "missing.json"))
+	f, err := readPath(filepath.Join(t.TempDir(), "missing.json"))
 	if err != nil || f.Desired != None {
 		t.Fatalf("missing file: %v %v", f, err)
 	}
@@ -62,7 +64,7 @@ func TestRead(t *testing.T) {
 func TestWritePreservesKeys(t *testing.T) {
 	p := write(t, "\xef\xbb\xbf"+`{"gateway_state":"running","pid":42,"nested":{"a":[1,2]}}`)
 	now := time.Unix(1700000000, 0)
-	note, err := Write(p, Stopped, map[string]any{"migrated_from": "legacy-container-cmd"}, nil, now)
+	note, err := writePath(p, Stopped, map[string]any{"migrated_from": "legacy-container-cmd"}, nil, now)
 	if err != nil || note != "" {
 		t.Fatalf("Write: %q %v", note, err)
 	}
@@ -83,7 +85,7 @@ func TestWritePreservesKeys(t *testing.T) {
 			t.Errorf("lost key %s: %s", k, b)
 		}
 	}
-	if f, _ := Read(p); f.Desired != Stopped {
+	if f, _ := readPath(p); f.Desired != Stopped {
 		t.Errorf("read back %s", f.Desired)
 	}
 	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
@@ -97,7 +99,7 @@ func TestWritePreservesKeys(t *testing.T) {
 func TestWriteMovesCorruptAside(t *testing.T) {
 	p := write(t, `{not json`)
 	now := time.Unix(1700000001, 0)
-	note, err := Write(p, Running, nil, nil, now)
+	note, err := writePath(p, Running, nil, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +110,23 @@ func TestWriteMovesCorruptAside(t *testing.T) {
 	if b, err := os.ReadFile(aside); err != nil || string(b) != `{not json` {
 		t.Errorf("corrupt file not kept verbatim: %q %v", b, err)
 	}
-	if f, _ := Read(p); f.Desired != Running {
+	if f, _ := readPath(p); f.Desired != Running {
 		t.Errorf("fresh file: %s", f.Desired)
 	}
 }
 
 func TestWriteRejects(t *testing.T) {
-	if _, err := Write(filepath.Join(t.TempDir(), "s.json"), None, nil, nil, time.Now()); err == nil {
-		t.Fatal("Write(None) accepted")
+	if _, err := writePath(filepath.Join(t.TempDir(), "s.json"), None, nil, nil, time.Now()); err == nil {
+		t.Fatal("writePath(None) accepted")
 	}
-	if _, err := Write(filepath.Join(t.TempDir(), "missing-dir", "s.json"), Running, nil, nil, time.Now()); err == nil {
+	if _, err := writePath(filepath.Join(t.TempDir(), "missing-dir", "s.json"), Running, nil, nil, time.Now()); err == nil {
 		t.Fatal("Write into a missing directory succeeded")
 	}
+}
+
+// readPath and writePath take one path: its directory as the volume's root.
+func readPath(p string) (*File, error) { return Read(filepath.Dir(p), filepath.Base(p)) }
+
+func writePath(p string, d Desired, extra map[string]any, owner *account.Account, now time.Time) (string, error) {
+	return Write(filepath.Dir(p), filepath.Base(p), d, extra, owner, now)
 }
