@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -46,6 +47,28 @@ func (g *globalOpts) flags() []cli.Flag {
 // layout is the data volume and the scandir the flags name.
 func (g *globalOpts) layout() profile.Layout {
 	return profile.Layout{Home: g.Home, Scandir: g.Scandir}
+}
+
+// clean checks that the data volume and the scandir are absolute paths and
+// cleans them: a relative or empty HERMES_HOME would be resolved against
+// whatever directory a command runs in, and a trailing slash would render
+// every slot differently from the boot's (and so rewrite them all).
+func (g *globalOpts) clean() error {
+	for _, p := range []struct {
+		val        *string
+		env, flag  string
+		suggestion string
+	}{
+		{&g.Home, config.EnvHome, "--home", "/opt/data"},
+		{&g.Scandir, config.EnvScandir, "--scandir", "/run/service"},
+	} {
+		if !filepath.IsAbs(*p.val) {
+			return hint.With(usage(fmt.Errorf("%s / %s %q is not an absolute path", p.flag, p.env, *p.val)),
+				fmt.Sprintf("set %s (or %s) to an absolute path, e.g. %s", p.env, p.flag, p.suggestion))
+		}
+		*p.val = filepath.Clean(*p.val)
+	}
+	return nil
 }
 
 // slotOpts are the slot-shaping flags of one command that has them.
@@ -127,6 +150,9 @@ func (g *globalOpts) env(c *cli.Context, n needs) (config.Env, error) {
 // slotConfig is the render template of the global flags and n's slot
 // flags (the defaults when the command has none).
 func (g *globalOpts) slotConfig(n needs) (render.Config, error) {
+	if err := g.clean(); err != nil {
+		return render.Config{}, err
+	}
 	cfg := render.Config{
 		Kind:        render.Gateway,
 		Home:        g.Home,

@@ -28,6 +28,9 @@ func (g *globalOpts) logsCommand() *cli.Command {
 			if c.Int("lines") < 0 {
 				return usage(fmt.Errorf("-n %d: want a line count ≥ 0", c.Int("lines")))
 			}
+			if err := g.clean(); err != nil {
+				return err
+			}
 			dir := g.layout().LogDir(p)
 			pos, err := logs.Print(c.App.Writer, dir, c.Int("lines"))
 			if err != nil {

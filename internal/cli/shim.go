@@ -79,6 +79,9 @@ func (g *globalOpts) entrypointCmd(c *cli.Context, n needs) error {
 // Only the redirect renders a slot, so only the redirect checks the slot
 // settings: a bad one never keeps another CMD from running.
 func (g *globalOpts) runShim(c *cli.Context, n needs, args []string, noRedirect string) error {
+	if err := g.clean(); err != nil {
+		return err
+	}
 	id := account.Resolve(nil)
 	svc, err := serviceAccount(g.Account, id.Root())
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/reconcile"
 	"github.com/nousresearch/hermes-s6/s6"
 	"github.com/nousresearch/hermes-s6/tests/s6tree"
@@ -807,5 +808,23 @@ func TestSlotsNearSvscanLimit(t *testing.T) {
 	x := want(t, f.run(), CheckSlots, Warn, fmt.Sprintf("%d service directories", reconcile.WarnSlots), "at most about 500 logged slots")
 	if !strings.HasPrefix(x.Fix, "# ") {
 		t.Errorf("fix: %s", x.Fix)
+	}
+}
+
+// The fix for an invalid profile name never moves it onto another
+// profile: a 65-character name cut to 64 characters that are taken gets
+// a suffix, still valid and at most 64 bytes.
+func TestSuggestNameAvoidsTakenNames(t *testing.T) {
+	long := strings.Repeat("a", 65)
+	taken := map[string]bool{strings.Repeat("a", 64): true, strings.Repeat("a", 62) + "-2": true}
+	got := suggestName(long, func(n string) bool { return taken[n] })
+	if taken[got] || len(got) > profile.MaxLen || profile.Validate(got) != nil {
+		t.Fatalf("suggestName(%d a's) = %q: taken, too long or invalid", len(long), got)
+	}
+	if got != strings.Repeat("a", 62)+"-3" {
+		t.Fatalf("suggestName = %q", got)
+	}
+	if got := suggestName("Coder", func(string) bool { return false }); got != "coder" {
+		t.Fatalf("suggestName(Coder) = %q", got)
 	}
 }

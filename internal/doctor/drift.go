@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -175,7 +176,10 @@ func checkProfiles(_ context.Context, e *Env) []Finding {
 				fmt.Sprintf("rm -- %s && mv -- %s %s  # the directory itself in place of the link", q(sk.Dir), q(linkTarget(sk.Dir)), q(sk.Dir)))
 		case fi.IsDir() && profile.Validate(name) != nil && hasSoul:
 			r.warn(fmt.Sprintf("%s has a SOUL.md but %q is no valid profile name (%s), so it is never registered", sk.Dir, name, profile.Rule),
-				fmt.Sprintf("mv -- %s %s", q(sk.Dir), q(filepath.Join(filepath.Dir(sk.Dir), suggestName(name)))))
+				fmt.Sprintf("mv -T -- %s %s", q(sk.Dir), q(filepath.Join(filepath.Dir(sk.Dir), suggestName(name, func(n string) bool {
+					_, err := os.Lstat(filepath.Join(filepath.Dir(sk.Dir), n))
+					return err == nil
+				})))))
 		}
 	}
 	all := append([]string{profile.Default}, names...)
@@ -202,8 +206,10 @@ func linkTarget(p string) string {
 	return t
 }
 
-// suggestName maps an invalid profile name to a valid one, for a fix line.
-func suggestName(name string) string {
+// suggestName maps an invalid profile name to a valid one, for a fix line:
+// one that is not taken yet (taken reports whether a name is), so the fix
+// never moves a profile onto another.
+func suggestName(name string, taken func(string) bool) string {
 	var b strings.Builder
 	for _, c := range strings.ToLower(name) {
 		switch {
@@ -219,6 +225,11 @@ func suggestName(name string) string {
 	}
 	if len(s) > profile.MaxLen {
 		s = s[:profile.MaxLen]
+	}
+	base := s
+	for i := 2; taken(s) && i < 1000; i++ {
+		suffix := "-" + strconv.Itoa(i)
+		s = strings.TrimRight(base[:min(len(base), profile.MaxLen-len(suffix))], "-_") + suffix
 	}
 	return s
 }

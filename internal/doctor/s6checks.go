@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/profile"
@@ -107,6 +108,15 @@ func checkDetect(_ context.Context, e *Env) []Finding {
 		filepath.Join(e.ProcRoot, "1", "comm"), e.Basedir))
 }
 
+// readOnly reports whether dir is on a filesystem mounted read-only.
+func readOnly(dir string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(dir, &st) == nil && st.Flags&stRdonly != 0
+}
+
+// stRdonly is ST_RDONLY, statfs's flag of a read-only mount.
+const stRdonly = 0x1
+
 func checkScandir(_ context.Context, e *Env) []Finding {
 	r := report{check: CheckScandir}
 	dir := e.Layout.Scandir
@@ -120,6 +130,11 @@ func checkScandir(_ context.Context, e *Env) []Finding {
 		return r.found
 	case !fi.IsDir():
 		r.fail(dir+" is not a directory", note("point HERMES_S6_SCANDIR (--scandir) at s6's scan directory (s6-overlay: /run/service)"))
+		return r.found
+	}
+	if readOnly(dir) {
+		r.fail(dir+" is on a read-only filesystem: no slot, slot lock or down file can be written, not even by root",
+			note("s6-overlay needs /run writable: docker run --tmpfs /run (with --read-only, also -e S6_READ_ONLY_ROOT=1); in Kubernetes an emptyDir (medium: Memory) on /run"))
 		return r.found
 	}
 	if c := e.controller(); c != nil && !can(fi, c, wBit|xBit) {

@@ -36,6 +36,8 @@ type Options struct {
 	// UID and GID, when set (≥ 0: root sets them to the service account's),
 	// own a lock file root created, so the service account can take it too.
 	UID, GID int
+	// Root is whether the caller is root (no point advising it to be).
+	Root bool
 }
 
 // Acquire takes the exclusive lock on path, polling until opts.Timeout.
@@ -49,9 +51,15 @@ func Acquire(ctx context.Context, path string, opts Options) (release func(), er
 			f, err = ro, nil
 		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.EROFS):
 		return nil, hint.With(fmt.Errorf("lock %s: %w", path, err),
-			"run as root, or let `hermes-s6 reconcile` hand the scandir to the service account")
+			"the scandir is on a read-only filesystem, for root too: s6-overlay needs /run writable (docker run --tmpfs /run; with --read-only also -e S6_READ_ONLY_ROOT=1)")
+	case err != nil && opts.Root:
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	case err != nil:
+		return nil, hint.With(fmt.Errorf("lock %s: %w", path, err),
+			"run as root, or as the service account the boot reconcile prepared the scandir for")
 	}
 	if opts.UID >= 0 && opts.GID >= 0 {
 		// Root hands a lock file it created to the service account (best
@@ -104,7 +112,7 @@ func Slot(ctx context.Context, scandir, name string, timeout time.Duration, id a
 		uid, gid = a.UID, a.GID
 	}
 	return Acquire(ctx, Path(scandir, name), Options{
-		Timeout: timeout, NoticeAfter: NoticeAfter, UID: uid, GID: gid,
+		Timeout: timeout, NoticeAfter: NoticeAfter, UID: uid, GID: gid, Root: id.Root(),
 		Notice: func(path string) {
 			log.Warn("waiting for another hermes-s6 command on this slot", "slot", name, "lock", path)
 		},

@@ -107,8 +107,14 @@ func (l Layout) Exists(name string) error {
 		return nil
 	}
 	dir := l.ProfileDir(name)
-	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
-		return fmt.Errorf("%w: %s is not a directory", ErrNoProfile, dir)
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		fi, err := os.Lstat(d)
+		switch {
+		case err == nil && fi.Mode()&os.ModeSymlink != 0:
+			return fmt.Errorf("%w: %s is a symbolic link: refused (a profile lives on the data volume, not where a link points)", ErrNoProfile, d)
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("%w: %s is not a directory", ErrNoProfile, d)
+		}
 	}
 	soul := filepath.Join(dir, "SOUL.md")
 	fi, err := os.Stat(soul)
