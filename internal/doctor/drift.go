@@ -183,10 +183,23 @@ func checkProfiles(_ context.Context, e *Env) []Finding {
 		}
 	}
 	all := append([]string{profile.Default}, names...)
+	var noSlot []string
 	for _, p := range all {
-		if _, err := os.Stat(e.Layout.SlotDir(p)); err == nil {
-			continue
+		if _, err := os.Stat(e.Layout.SlotDir(p)); err != nil {
+			noSlot = append(noSlot, p)
 		}
+	}
+	// More profiles than s6-svscan can supervise: the boot left some out,
+	// and registering them would cross the limit, past which s6-svscan
+	// supervises no new slot at all.
+	capacity := reconcile.SvscanCapacity(e.ProcRoot, e.Layout.Scandir)
+	inv, _ := slot.Take(e.Layout.Scandir)
+	if budget := capacity.Budget(inv, e.Layout.Scandir); len(all) > budget && len(noSlot) > 0 {
+		r.fail(fmt.Sprintf("%d profiles, but only %d gateway slots fit in %s's limit (%d): left out, with no slot: %s", len(all), budget, capacity.Source, capacity.Max, strings.Join(noSlot, ", ")),
+			note("spread the profiles over more containers, one set of profiles each, or remove profiles you no longer use; registering them here would cross the limit"))
+		return r.found
+	}
+	for _, p := range noSlot {
 		r.warn(fmt.Sprintf("profile %s has no slot (%s): it cannot be started until it is registered (the next container start registers it)", p, e.Layout.SlotDir(p)),
 			"hermes-s6 register --profile "+p)
 	}

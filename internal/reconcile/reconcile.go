@@ -140,6 +140,9 @@ type Summary struct {
 	Lines []string
 	// Rescanned: s6-svscanctl -a was sent.
 	Rescanned bool
+	// LeftOut are the profiles whose slots did not fit in s6-svscan's
+	// limit (not installed).
+	LeftOut []string
 }
 
 func (o *Options) defaults() {
@@ -178,6 +181,10 @@ type run struct {
 	lines map[string]string
 	// announced counts the created slots a rescan already told s6-svscan of.
 	announced int
+	// capacity and budget are s6-svscan's limit and the gateway slots
+	// that fit in it (fit).
+	capacity Capacity
+	budget   int
 }
 
 // plan prints one line of a dry run's plan.
@@ -240,8 +247,11 @@ func (r *run) run(ctx context.Context) error {
 	// (measured: every wanted slot of 100 profiles up ~1.3x sooner, and the
 	// command returns before s6-svscan starts forking). The report keeps
 	// Boot order (docs/reconcile.md): default first, then sorted, then the dashboard.
+	// Never more slots than s6-svscan supervises: past its limit it
+	// supervises none of the new ones.
+	profiles, left := r.fit(rep.Profiles)
 	var up, rest []ProfileState
-	for _, ps := range rep.Profiles {
+	for _, ps := range profiles {
 		if ps.Desired == state.Running {
 			up = append(up, ps)
 		} else {
@@ -256,6 +266,7 @@ func (r *run) run(ctx context.Context) error {
 	}
 	r.dashboard(ctx)
 	r.emit(rep.Profiles)
+	r.leaveOut(left)
 
 	// 5. Phase 2 on the volume: the boot log.
 	if !r.DryRun && len(r.sum.Lines) > 0 {
@@ -653,4 +664,4 @@ func (r *run) checkCount() {
 
 // BootLine is the boot-log line format, for tests and docs:
 // `<RFC 3339 UTC time> profile=P|slot=dashboard prior_state=S action=A`.
-const BootLine = `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z (profile=[a-z0-9][a-z0-9_-]*|slot=dashboard) prior_state=(running|stopped|none|corrupt) action=(started|registered)$`
+const BootLine = `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z (profile=[a-z0-9][a-z0-9_-]*|slot=dashboard) prior_state=(running|stopped|none|corrupt) action=(started|registered|left-out)$`

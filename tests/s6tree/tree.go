@@ -75,11 +75,11 @@ func Start(t testing.TB) *Tree {
 	return tr
 }
 
-// StartScan starts s6-svscan on the tree's scandir and waits until it
-// listens on its control FIFO.
-func (tr *Tree) StartScan(t testing.TB) {
+// StartScan starts s6-svscan (with opts, e.g. -c 8) on the tree's scandir
+// and waits until it listens on its control FIFO.
+func (tr *Tree) StartScan(t testing.TB, opts ...string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(Bin, "s6-svscan"), tr.Scandir)
+	cmd := exec.Command(filepath.Join(Bin, "s6-svscan"), append(opts, tr.Scandir)...)
 	cmd.Env = append(os.Environ(), marker+"="+tr.Root, "PATH="+Bin+":/usr/sbin:/usr/bin:/sbin:/bin")
 	cmd.Stdout, cmd.Stderr = tr.out, tr.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
