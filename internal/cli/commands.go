@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nousresearch/hermes-s6/internal/broker"
 	"github.com/nousresearch/hermes-s6/internal/control"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/render"
@@ -43,7 +44,7 @@ func (g *globalOpts) commands() []*cli.Command {
 			Before: interruptible,
 			Usage:  "stop a profile's gateway and remove its slot",
 			Flags:  []cli.Flag{profileFlag, timeoutFlag},
-			Action: g.lifecycle(drives, (*control.Manager).Unregister),
+			Action: g.unregisterCmd(drives),
 		},
 		{
 			Name:   "start",
@@ -87,6 +88,7 @@ func (g *globalOpts) commands() []*cli.Command {
 		},
 		g.reconcileCommand(),
 		g.drainCommand(),
+		g.brokerCommand(),
 		g.logsCommand(),
 		completionCommand(),
 		g.shimCommand(),
@@ -162,7 +164,28 @@ func (g *globalOpts) registerCmd(n needs) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
+		if socket, ok := g.brokered(m.Identity); ok {
+			// The scandir is root's: the broker installs the slot.
+			return askBroker(c.Context, socket, broker.Request{Op: broker.OpRegister, Profile: p, Start: c.Bool("start")})
+		}
 		return m.Register(c.Context, p, c.Bool("start"), control.Wait{Timeout: c.Duration("timeout")})
+	}
+}
+
+func (g *globalOpts) unregisterCmd(n needs) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		p, err := profileArg(c)
+		if err != nil {
+			return err
+		}
+		m, err := g.manager(c, n)
+		if err != nil {
+			return err
+		}
+		if socket, ok := g.brokered(m.Identity); ok {
+			return askBroker(c.Context, socket, broker.Request{Op: broker.OpUnregister, Profile: p})
+		}
+		return m.Unregister(c.Context, p, control.Wait{Timeout: c.Duration("timeout")})
 	}
 }
 

@@ -99,7 +99,7 @@ func (m *Manager) Install(p string, up, syncDown bool) (slot.Result, error) {
 	if err != nil {
 		return slot.Unchanged, err
 	}
-	return slot.Install(m.Layout.Scandir, s, slot.Options{Skeleton: m.Identity.Controller(), SyncDown: syncDown})
+	return slot.Install(m.Layout.Scandir, s, slot.Options{Skeleton: m.Identity.Controller(), Root: m.Identity.Root(), SyncDown: syncDown})
 }
 
 // Register installs p's slot atomically and asks s6-svscan to pick it up.
@@ -217,12 +217,13 @@ func (m *Manager) checkEnv(p string) error {
 // with it. Intent comes first: when it cannot be recorded (a full or
 // read-only volume, a refused profile directory) record fails and the
 // caller changes nothing. A down file that cannot be kept in step is only
-// a warning: the boot reconcile sets it from the desired state anyway.
+// a warning (and nothing at all for the service account, whose slots are
+// root's): the boot reconcile sets it from the desired state anyway.
 func (m *Manager) record(p string, d state.Desired) error {
 	if err := m.writeState(p, d); err != nil {
 		return notRecorded(d, err)
 	}
-	if err := slot.SetDown(m.Layout.SlotDir(p), d != state.Running); err != nil {
+	if err := slot.SetDown(m.Layout.SlotDir(p), d != state.Running); err != nil && !(errors.Is(err, os.ErrPermission) && !m.Identity.Root()) {
 		m.Log.Warn("down file not kept in step with the desired state (the next boot sets it)", "slot", profile.SlotName(p), "error", err.Error())
 	}
 	return nil
@@ -255,7 +256,12 @@ func (m *Manager) bringUp(ctx context.Context, p string, deadline time.Time) err
 	if err := m.awaitSupervisor(ctx, dir, deadline); err != nil {
 		return err
 	}
-	return slot.SetDown(dir, false)
+	if err := slot.SetDown(dir, false); err != nil && !(errors.Is(err, os.ErrPermission) && !m.Identity.Root()) {
+		return err
+	}
+	// The service account may not write root's slot: the down file stays
+	// until the next boot sets it from the desired state just recorded.
+	return nil
 }
 
 // Start records desired state running and brings the gateway up.

@@ -80,7 +80,6 @@ func newFixture(t *testing.T) *fixture {
 	if f.acct != nil {
 		f.env.AccountName, f.env.Identity.Service = f.acct.Name, f.acct
 		chown(t, f.home, f.acct)
-		chown(t, f.scandir, f.acct)
 	}
 	f.svscan(t)
 	return f
@@ -96,18 +95,14 @@ func nobody(t *testing.T) *account.Account {
 	return a
 }
 
-// svscan makes the scandir look like a running s6-svscan's, handed to the
-// account as the boot reconcile leaves it.
+// svscan makes the scandir look like a running s6-svscan's, root's as the
+// boot reconcile keeps it.
 func (f *fixture) svscan(t *testing.T) {
 	t.Helper()
 	dir := filepath.Join(f.scandir, ".s6-svscan")
-	mkdir(t, dir, 0o711)
+	mkdir(t, dir, 0o700)
 	listen(t, filepath.Join(dir, "control"), 0o600)
 	writeFile(t, filepath.Join(dir, "lock"), "", 0o600)
-	if f.acct != nil {
-		chown(t, filepath.Join(dir, "control"), f.acct)
-		chown(t, filepath.Join(dir, "lock"), f.acct)
-	}
 }
 
 // run runs every check.
@@ -140,7 +135,7 @@ func (f *fixture) addSlot(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	skel := f.env.Identity.Controller()
-	if _, err := slot.Install(f.scandir, s, slot.Options{Skeleton: skel}); err != nil {
+	if _, err := slot.Install(f.scandir, s, slot.Options{Skeleton: skel, Root: f.env.Identity.Root()}); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(f.scandir, s.Name)

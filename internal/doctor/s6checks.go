@@ -137,6 +137,23 @@ func checkScandir(_ context.Context, e *Env) []Finding {
 			note("s6-overlay needs /run writable: docker run --tmpfs /run (with --read-only, also -e S6_READ_ONLY_ROOT=1); in Kubernetes an emptyDir (medium: Memory) on /run"))
 		return r.found
 	}
+	if u, _ := ownerOf(fi); u == 0 {
+		// The image's model: the scandir is root's, and nobody else may
+		// write it: a slot there is run by root's s6-svscan.
+		if fi.Mode().Perm()&0o022 != 0 {
+			r.fail(fmt.Sprintf("%s (%s): others than root can create slots in it, which root's s6-svscan runs", dir, describe(fi)),
+				fmt.Sprintf("chmod go-w %s", q(dir)))
+			return r.found
+		}
+		return r.done(dir + " is root's; the service account registers slots through the broker")
+	}
+	if svc := e.service(); svc != nil {
+		if u, _ := ownerOf(fi); u == svc.uid {
+			r.fail(fmt.Sprintf("%s (%s) is the service account's: it could put a slot there that root's s6-svscan runs", dir, describe(fi)),
+				fmt.Sprintf("chown 0:0 %s && chmod 0755 %s  # or restart the container: the boot reconcile keeps it root's", q(dir), q(dir)))
+			return r.found
+		}
+	}
 	if c := e.controller(); c != nil && !can(fi, c, wBit|xBit) {
 		r.fail(fmt.Sprintf("%s (%s): %s cannot create slots or slot locks in it", dir, describe(fi), c),
 			fmt.Sprintf("chown %s %s", c.owner(), q(dir)))
@@ -155,41 +172,33 @@ func checkSvscan(_ context.Context, e *Env) []Finding {
 		r.fail(err.Error(), fix)
 		return r.found
 	}
-	c := e.controller()
-	if c == nil {
+	// s6-svscan is root's: its control FIFO would let the service account
+	// rescan a scandir, halt the container, or (had it a slot to write)
+	// run anything as root.
+	svc := e.service()
+	if svc == nil || !e.Identity.Root() && !e.rootTree() {
+		// No service account, or a tree a non-root user runs for itself.
 		return r.done("s6-svscan listens on " + scandir)
 	}
-	ctl := filepath.Join(scandir, ".s6-svscan")
-	fi, err := os.Stat(ctl)
-	if err != nil {
-		r.fail(err.Error(), note("restart s6-svscan on "+scandir))
+	p := filepath.Join(scandir, ".s6-svscan", "control")
+	if fi, err := os.Lstat(p); err == nil && can(fi, svc, wBit) {
+		r.fail(fmt.Sprintf("%s (%s): the service account %s can send s6-svscan commands", p, describe(fi), svc),
+			fmt.Sprintf("chown 0:0 %s && chmod 0600 %s  # or restart the container: the boot reconcile keeps it root's", q(p), q(p)))
 		return r.found
 	}
-	if !can(fi, c, xBit) {
-		r.fail(fmt.Sprintf("%s (%s): %s cannot reach s6-svscan's control FIFO", ctl, describe(fi), c),
-			fmt.Sprintf("chmod %04o %s", modeBits(fi)|0o711, q(ctl)))
+	return r.done(fmt.Sprintf("s6-svscan listens on %s; only root controls it", scandir))
+}
+
+// rootTree reports whether the scandir is root's: the image's model, where
+// the service account controls its slots through their skeleton and
+// registers new ones through the broker.
+func (e *Env) rootTree() bool {
+	fi, err := os.Stat(e.Layout.Scandir)
+	if err != nil {
+		return false
 	}
-	for _, n := range []struct {
-		name string
-		need uint32
-		what string
-	}{{"control", wBit, "send s6-svscanctl commands"}, {"lock", rBit, "check that s6-svscan runs"}} {
-		p := filepath.Join(ctl, n.name)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			r.fail(err.Error(), note("restart s6-svscan on "+scandir))
-			continue
-		}
-		u, _ := ownerOf(fi)
-		fix := fmt.Sprintf("chown %s %s", c.owner(), q(p))
-		switch {
-		case !can(fi, c, n.need):
-			r.fail(fmt.Sprintf("%s (%s): %s cannot %s", p, describe(fi), c, n.what), fix)
-		case u != c.uid:
-			r.warn(fmt.Sprintf("%s (%s) is not %s's, as the boot reconcile leaves it", p, describe(fi), c), fix)
-		}
-	}
-	return r.done(fmt.Sprintf("s6-svscan listens on %s and %s can control it", scandir, c))
+	u, _ := ownerOf(fi)
+	return u == 0
 }
 
 func checkLeftovers(_ context.Context, e *Env) []Finding {
@@ -267,6 +276,15 @@ var skeletonParts = []skeletonPart{
 	{"event", true, 0o3730, wBit | xBit, "wait for state changes (s6-svwait, s6-svc -w)"},
 }
 
+// rootSkeletonParts is the skeleton of a root-owned slot (the image's
+// model): root's, with the controller's group allowed what s6-svperms -G
+// and -E allow.
+var rootSkeletonParts = []skeletonPart{
+	{"supervise", true, 0o710, xBit, "reach supervise/control"},
+	{"supervise/control", false, 0o620, wBit, "send s6-svc commands"},
+	{"event", true, 0o3730, wBit | xBit, "wait for state changes (s6-svwait, s6-svc -w)"},
+}
+
 func checkSupervise(_ context.Context, e *Env) []Finding {
 	r := report{check: CheckSupervise}
 	c := e.controller()
@@ -298,7 +316,19 @@ func skeletonFindings(r *report, dir string, c *ident) {
 			sev = s
 		}
 	}
-	for _, part := range skeletonParts {
+	parts, owner, wantUID := skeletonParts, c.owner(), c.uid
+	if fi, err := os.Lstat(dir); err == nil {
+		if u, _ := ownerOf(fi); u == 0 {
+			// Root's slot: nobody else may write what s6 runs from it.
+			if fi.Mode().Perm()&0o022 != 0 {
+				worse(Fail)
+				problems = append(problems, fmt.Sprintf("%s (%s): others than root can write the slot root's s6 runs", filepath.Base(dir), describe(fi)))
+				fix = append(fix, fmt.Sprintf("chmod go-w %s", q(dir)))
+			}
+			parts, owner, wantUID = rootSkeletonParts, fmt.Sprintf("0:%d", c.gid), 0
+		}
+	}
+	for _, part := range parts {
 		p := filepath.Join(dir, filepath.FromSlash(part.rel))
 		name := filepath.Join(filepath.Base(dir), filepath.FromSlash(part.rel))
 		if filepath.Base(dir) == "log" {
@@ -314,7 +344,7 @@ func skeletonFindings(r *report, dir string, c *ident) {
 			} else {
 				fix = append(fix, fmt.Sprintf("mkfifo %s", q(p)))
 			}
-			fix = append(fix, fmt.Sprintf("chown %s %s", c.owner(), q(p)), fmt.Sprintf("chmod %04o %s", part.mode, q(p)))
+			fix = append(fix, fmt.Sprintf("chown %s %s", owner, q(p)), fmt.Sprintf("chmod %04o %s", part.mode, q(p)))
 			continue
 		case err != nil:
 			worse(Fail)
@@ -331,13 +361,13 @@ func skeletonFindings(r *report, dir string, c *ident) {
 		case !can(fi, c, part.need):
 			worse(Fail)
 			problems = append(problems, fmt.Sprintf("%s (%s): %s cannot %s", name, describe(fi), c, part.what))
-		case u != c.uid:
+		case u != wantUID:
 			worse(Warn)
-			problems = append(problems, fmt.Sprintf("%s is %s, not %s's as the skeleton makes it (%04o)", name, describe(fi), c, part.mode))
+			problems = append(problems, fmt.Sprintf("%s is %s, not %s as the skeleton makes it (%04o)", name, describe(fi), owner, part.mode))
 		default:
 			continue
 		}
-		fix = append(fix, fmt.Sprintf("chown %s %s", c.owner(), q(p)), fmt.Sprintf("chmod %04o %s", part.mode, q(p)))
+		fix = append(fix, fmt.Sprintf("chown %s %s", owner, q(p)), fmt.Sprintf("chmod %04o %s", part.mode, q(p)))
 	}
 	if sev == OK {
 		return

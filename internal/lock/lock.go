@@ -33,8 +33,9 @@ type Options struct {
 	// NoticeAfter is how long to wait quietly before calling Notice.
 	NoticeAfter time.Duration
 	Notice      func(path string)
-	// UID and GID, when set (≥ 0: root sets them to the service account's),
-	// own a lock file root created, so the service account can take it too.
+	// GID, when set (≥ 0: root sets it to the service account's group),
+	// may read a lock file root owns, so the service account can take the
+	// lock too. UID is unused (kept for callers); the file stays root's.
 	UID, GID int
 	// Root is whether the caller is root (no point advising it to be).
 	Root bool
@@ -61,12 +62,13 @@ func Acquire(ctx context.Context, path string, opts Options) (release func(), er
 		return nil, hint.With(fmt.Errorf("lock %s: %w", path, err),
 			"run as root, or as the service account the boot reconcile prepared the scandir for")
 	}
-	if opts.UID >= 0 && opts.GID >= 0 {
-		// Root hands a lock file it created to the service account (best
-		// effort); a lock file another user created stays theirs.
+	if opts.GID >= 0 {
+		// Root lets the service account's group read a lock file it owns,
+		// so the account can take the lock too (flock needs no write
+		// access), and nothing more (best effort).
 		if fi, err := f.Stat(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
-			f.Chown(opts.UID, opts.GID)
-			f.Chmod(0o664)
+			f.Chown(0, opts.GID)
+			f.Chmod(0o640)
 		}
 	}
 	start := time.Now()

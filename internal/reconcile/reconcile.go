@@ -206,7 +206,7 @@ func (r *run) run(ctx context.Context) error {
 		if r.DryRun {
 			r.plan("%s", c)
 		} else {
-			r.Log.Info("scandir prepared for the service account", "change", c)
+			r.Log.Info("scandir kept root's", "change", c)
 		}
 	}
 	if err != nil {
@@ -568,7 +568,7 @@ func (r *run) install(ctx context.Context, res *SlotResult, c render.Config, who
 		r.Log.Error("slot not installed", "slot", res.Name, "error", err.Error())
 		return
 	}
-	opts := slot.Options{Skeleton: r.Identity.Controller(), SyncDown: true}
+	opts := slot.Options{Skeleton: r.Identity.Controller(), Root: r.Identity.Root(), SyncDown: true}
 	if r.DryRun {
 		res.Change, res.Err = slot.Plan(r.Layout.Scandir, s, opts)
 	} else {

@@ -786,22 +786,38 @@ func TestServeVolumeRoundTrip(t *testing.T) {
 	}
 }
 
+// Root takes back the scandir, s6-svscan's control FIFO and lock, and every
+// slot's directory and the files s6 runs from it, from whoever else owns
+// them or may write them (an older hermes-s6 handed them to the service
+// account, which could then make root run anything); the supervise and
+// event skeletons keep their group.
 func TestRootWork(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("chown needs root: run as root (CI does)")
 	}
 	f := newFixture(t)
 	ctl := filepath.Join(f.scandir, ".s6-svscan")
-	if err := os.Mkdir(ctl, 0o700); err != nil {
+	if err := os.Mkdir(ctl, 0o711); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Mkfifo(filepath.Join(ctl, "control"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f.write(filepath.Join(ctl, "lock"), "")
-	f.write(filepath.Join(ctl, "other"), "")
 	f.write(filepath.Join(f.scandir, "gateway-x", "run"), "")
+	f.write(filepath.Join(f.scandir, "gateway-x", "supervise", "status"), "")
+	f.write(filepath.Join(f.scandir, "foreign", "run"), "")
 	svc := &account.Account{Name: "svc", UID: 54321, GID: 54322}
+	for _, p := range []string{f.scandir, filepath.Join(ctl, "control"), filepath.Join(ctl, "lock"),
+		filepath.Join(f.scandir, "gateway-x"), filepath.Join(f.scandir, "gateway-x", "run"),
+		filepath.Join(f.scandir, "gateway-x", "supervise"), filepath.Join(f.scandir, "foreign", "run")} {
+		if err := os.Lchown(p, svc.UID, svc.GID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(f.scandir, 0o777); err != nil {
+		t.Fatal(err)
+	}
 	root := account.Identity{Self: account.Account{Name: "root"}, Service: svc}
 	owner := func(p string) (int, int) {
 		fi, err := os.Lstat(p)
@@ -814,8 +830,8 @@ func TestRootWork(t *testing.T) {
 
 	before := s6tree.Snapshot(f.scandir, true)
 	changes, err := rootWork(f.scandir, root, true)
-	if err != nil || len(changes) != 4 {
-		t.Fatalf("dry run: want 4 planned changes, got %q %v", changes, err)
+	if err != nil || len(changes) != 6 {
+		t.Fatalf("dry run: want 6 planned changes (5 chowns, 1 chmod), got %q %v", changes, err)
 	}
 	if diff := cmp.Diff(before, s6tree.Snapshot(f.scandir, true)); diff != "" {
 		t.Fatalf("dry run changed the scandir:\n%s", diff)
@@ -824,32 +840,28 @@ func TestRootWork(t *testing.T) {
 	if _, err := rootWork(f.scandir, root, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{f.scandir, filepath.Join(ctl, "control"), filepath.Join(ctl, "lock")} {
-		if u, g := owner(p); u != svc.UID || g != svc.GID {
-			t.Errorf("%s owned by %d:%d, want %d:%d", p, u, g, svc.UID, svc.GID)
+	for _, p := range []string{f.scandir, filepath.Join(ctl, "control"), filepath.Join(ctl, "lock"), filepath.Join(f.scandir, "gateway-x"), filepath.Join(f.scandir, "gateway-x", "run")} {
+		if u, g := owner(p); u != 0 || g != 0 {
+			t.Errorf("%s owned by %d:%d, want root", p, u, g)
 		}
 	}
-	for _, p := range []string{ctl, filepath.Join(ctl, "other"), filepath.Join(f.scandir, "gateway-x"), filepath.Join(f.scandir, "gateway-x", "run")} {
-		if u, _ := owner(p); u != 0 {
-			t.Errorf("%s chowned (not recursive, nothing else): uid %d", p, u)
-		}
+	if fi, _ := os.Stat(f.scandir); fi.Mode().Perm() != 0o755 {
+		t.Errorf("scandir mode %04o, want 0755", fi.Mode().Perm())
 	}
-	if fi, _ := os.Stat(ctl); fi.Mode().Perm() != 0o711 {
-		t.Errorf(".s6-svscan mode %04o, want 0711", fi.Mode().Perm())
+	// The skeleton is how the account controls its slot; a foreign service
+	// is none of hermes-s6's business.
+	for _, p := range []string{filepath.Join(f.scandir, "gateway-x", "supervise"), filepath.Join(f.scandir, "foreign", "run")} {
+		if u, _ := owner(p); u != svc.UID {
+			t.Errorf("%s was taken although it is not hermes-s6's to take", p)
+		}
 	}
 	// Idempotent: nothing left to change.
 	if changes, err := rootWork(f.scandir, root, false); err != nil || len(changes) != 0 {
 		t.Fatalf("second root work: %q %v", changes, err)
 	}
-	// Nothing to do without a (non-root) service account, or when not root.
-	for _, id := range []account.Identity{
-		{Service: nil},
-		{Service: &account.Account{Name: "root"}},
-		{Self: account.Account{Name: "svc", UID: 54321, GID: 54322}, Service: svc},
-	} {
-		if changes, _ := rootWork(f.scandir, id, false); len(changes) != 0 {
-			t.Fatalf("identity %+v: %q", id, changes)
-		}
+	// Nothing to do when not root.
+	if changes, _ := rootWork(f.scandir, account.Identity{Self: *svc, Service: svc}, false); len(changes) != 0 {
+		t.Fatalf("as the service account: %q", changes)
 	}
 }
 

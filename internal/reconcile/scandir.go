@@ -12,22 +12,21 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/slot"
 )
 
-// svscanDirMode makes .s6-svscan traversable for the service account, so
-// it can reach control; s6 2.11 creates the directory 0700.
-const svscanDirMode = 0o711
-
-// rootWork is the first step of reconcile (docs/reconcile.md), the only work root does itself: the scandir and
-// s6-svscan's control FIFO and lock become the service account's, and
-// .s6-svscan traversable; nothing else is changed and nothing recursively.
-// Every path here is on the scandir's tmpfs, never on the volume.
-// It returns one line per change (made or, in a dry run, planned).
+// rootWork is the first step of reconcile (docs/reconcile.md), the only
+// work root does itself, all of it on the scandir's tmpfs, never on the
+// volume: the scandir, .s6-svscan's control FIFO and lock, and every slot
+// of hermes-s6's with the files s6 executes or reads in it are root's and
+// writable by root only (an earlier version, or an attacker with a
+// persistent /run, may have left them to the service account, which could
+// then make root run anything). The supervise/ and event/ skeletons keep
+// their group: that is how the service account controls its slots. It
+// returns one line per change (made or, in a dry run, planned).
 func rootWork(scandir string, id account.Identity, dryRun bool) (changes []string, err error) {
-	svc := id.DropsTo()
-	if svc == nil {
+	if !id.Root() {
 		return nil, nil
 	}
 	var errs []error
-	chown := func(p string, follow bool) {
+	take := func(p string, follow bool) {
 		fi, err := os.Lstat(p)
 		if follow && err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			fi, err = os.Stat(p)
@@ -39,47 +38,41 @@ func rootWork(scandir string, id account.Identity, dryRun bool) (changes []strin
 			errs = append(errs, err)
 			return
 		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			// A symlink in a root-owned place: only root made it.
+			return
+		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
-		if ok && int(st.Uid) == svc.UID && int(st.Gid) == svc.GID {
-			return
-		}
-		changes = append(changes, fmt.Sprintf("chown %d:%d (%s) %s", svc.UID, svc.GID, svc.Name, p))
-		if dryRun {
-			return
-		}
-		if follow {
-			err = os.Chown(p, svc.UID, svc.GID)
-		} else {
-			err = os.Lchown(p, svc.UID, svc.GID)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	// The scandir itself (a symlink to it is followed: it is root's tmpfs),
-	// so the account can create and rename slots in it.
-	chown(scandir, true)
-	ctl := filepath.Join(scandir, ".s6-svscan")
-	fi, err := os.Lstat(ctl)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		// No s6-svscan has run here yet; it creates .s6-svscan itself.
-	case err != nil:
-		errs = append(errs, err)
-	case !fi.IsDir():
-		errs = append(errs, fmt.Errorf("%s is not a directory", ctl))
-	default:
-		if fi.Mode().Perm()&0o011 != 0o011 {
-			mode := fi.Mode().Perm() | svscanDirMode
-			changes = append(changes, fmt.Sprintf("chmod %04o %s", mode, ctl))
+		if ok && st.Uid != 0 {
+			changes = append(changes, fmt.Sprintf("chown 0:0 %s (was %d:%d)", p, st.Uid, st.Gid))
 			if !dryRun {
-				if err := os.Chmod(ctl, mode); err != nil {
+				if err := os.Lchown(p, 0, 0); err != nil {
 					errs = append(errs, err)
 				}
 			}
 		}
-		chown(filepath.Join(ctl, "control"), false)
-		chown(filepath.Join(ctl, "lock"), false)
+		if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+			mode := fi.Mode()&^fs.ModePerm | perm&^0o022
+			changes = append(changes, fmt.Sprintf("chmod %04o %s", mode.Perm(), p))
+			if !dryRun {
+				if err := os.Chmod(p, mode); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	// The scandir itself (a symlink to it is followed: it is root's tmpfs).
+	take(scandir, true)
+	ctl := filepath.Join(scandir, ".s6-svscan")
+	take(ctl, false)
+	take(filepath.Join(ctl, "control"), false)
+	take(filepath.Join(ctl, "lock"), false)
+	if inv, err := slot.Take(scandir); err == nil {
+		for _, dir := range inv.Dirs(scandir) {
+			for _, p := range []string{"", "run", "finish", "type", "down", "notification-fd", "log", "log/run", "log/type"} {
+				take(filepath.Join(dir, p), false)
+			}
+		}
 	}
 	return changes, errors.Join(errs...)
 }

@@ -47,11 +47,18 @@ func (r Result) String() string {
 // Options tune Install.
 type Options struct {
 	// Skeleton, when set, pre-creates supervise/ and event/ (service and
-	// logger) owned by this account, so s6-supervise adopts them and the
-	// account can control the slot without root. The slot directory and
-	// log/ become the account's too, so it can keep the down file in step
-	// and re-render the slot (as it could had it registered the slot).
+	// logger) so that s6-supervise adopts them and this account can
+	// control the slot and read its status without root.
 	Skeleton *account.Account
+	// Root, when set, keeps everything root's: the slot directory, its
+	// files, supervise/ and event/; the Skeleton account's primary group
+	// gets exactly what s6-svperms -G and -E grant (supervise/ 0710,
+	// control 0620, event/ 03730), so it can send up, down and restart,
+	// read the status and wait on events, and can write nothing s6
+	// executes or reads. Without Root (a non-root caller installing for
+	// itself), the skeleton, the slot directory and log/ are the Skeleton
+	// account's.
+	Root bool
 	// SyncDown makes an existing slot's down file match the rendered slot.
 	// Without it an existing slot keeps its down file as it is.
 	SyncDown bool
@@ -92,7 +99,7 @@ func create(scandir, dir string, s *render.Slot, o Options) (res Result, err err
 	}
 	if o.Skeleton != nil {
 		for _, d := range []string{stage, filepath.Join(stage, "log")} {
-			if err := skeleton(d, o.Skeleton); err != nil {
+			if err := skeleton(d, o.Skeleton, o.Root); err != nil {
 				return Unchanged, fmt.Errorf("install slot %s: supervise skeleton: %w", s.Name, err)
 			}
 		}
@@ -132,31 +139,48 @@ func writeNew(p string, f render.File) error {
 	return fh.Close()
 }
 
-// skeleton creates dir/supervise (0755), dir/supervise/control (FIFO 0660)
-// and dir/event (03730) owned by acct, as s6-supervise would create them
-// for root, so that acct may send control commands and wait on events; dir
-// itself (0755) becomes acct's, so acct may add or remove its down file.
-func skeleton(dir string, acct *account.Account) error {
+// skeleton creates dir/supervise, dir/supervise/control (a FIFO) and
+// dir/event before s6-supervise runs, as s6-svperms would leave them: with
+// root, owned by root with acct's primary group allowed to control
+// (supervise/ 0710, control 0620) and to subscribe (event/ 03730); without,
+// owned by acct (supervise/ 0755, control 0660), dir itself too, so acct
+// may add or remove its down file.
+func skeleton(dir string, acct *account.Account, root bool) error {
 	sup := filepath.Join(dir, "supervise")
 	ev := filepath.Join(dir, "event")
 	ctl := filepath.Join(sup, "control")
-	if err := os.Mkdir(sup, 0o755); err != nil {
+	if err := os.Mkdir(sup, 0o700); err != nil {
 		return err
 	}
-	if err := syscall.Mkfifo(ctl, 0o660); err != nil {
+	if err := syscall.Mkfifo(ctl, 0o600); err != nil {
 		return &os.PathError{Op: "mkfifo", Path: ctl, Err: err}
 	}
-	if err := os.Mkdir(ev, 0o730); err != nil {
+	if err := os.Mkdir(ev, 0o700); err != nil {
 		return err
 	}
-	for _, x := range []struct {
-		p    string
-		mode fs.FileMode
-	}{{dir, 0o755}, {sup, 0o755}, {ctl, 0o660}, {ev, 0o730 | fs.ModeSetgid | fs.ModeSticky}} {
-		if err := os.Chmod(x.p, x.mode); err != nil {
+	type part struct {
+		p        string
+		mode     fs.FileMode
+		uid, gid int
+	}
+	parts := []part{
+		{sup, 0o710, 0, acct.GID},
+		{ctl, 0o620, 0, acct.GID},
+		{ev, 0o730 | fs.ModeSetgid | fs.ModeSticky, 0, acct.GID},
+	}
+	if !root {
+		parts = []part{
+			{dir, 0o755, acct.UID, acct.GID},
+			{sup, 0o755, acct.UID, acct.GID},
+			{ctl, 0o660, acct.UID, acct.GID},
+			{ev, 0o730 | fs.ModeSetgid | fs.ModeSticky, acct.UID, acct.GID},
+		}
+	}
+	for _, x := range parts {
+		if err := os.Lchown(x.p, x.uid, x.gid); err != nil {
 			return err
 		}
-		if err := os.Lchown(x.p, acct.UID, acct.GID); err != nil {
+		if err := os.Chmod(x.p, x.mode); err != nil {
 			return err
 		}
 	}

@@ -47,7 +47,7 @@ func TestCmdExitCode(t *testing.T) {
 // What hermes-s6 relies on from s6-overlay: s6-svscan
 // is PID 1, /run/s6/basedir exists, the s6 tools and with-contenv are in
 // /command, and the cont-init hook has run as root (it handed the scandir
-// to the service account and registered gateway-default) before the CMD.
+// (kept the scandir root's and registered gateway-default) before the CMD.
 func TestProviderContract(t *testing.T) {
 	setup(t)
 	script := `cat /proc/1/comm
@@ -59,7 +59,7 @@ test -d /run/service/gateway-default && echo slot-before-cmd`
 	if r.err != nil || r.code != 0 {
 		t.Fatalf("%s", r)
 	}
-	for _, want := range []string{"s6-svscan\n", "basedir\n", "command\n", "scandir-owner=hermes\n", "slot-before-cmd\n"} {
+	for _, want := range []string{"s6-svscan\n", "basedir\n", "command\n", "scandir-owner=root\n", "slot-before-cmd\n"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("missing %q in the CMD's output:\n%s", strings.TrimSpace(want), r)
 		}

@@ -50,10 +50,12 @@ func chownTree(t *testing.T, dir string, uid, gid int) {
 	})
 }
 
-// The image's model: root runs the tree and the boot reconcile; the service
-// account (uid 10000 in the image) then controls its own slots without
-// root. Another unprivileged account is refused with a hint and changes
-// nothing.
+// The image's model: root runs the tree, the boot reconcile and the
+// broker, and owns the scandir and every slot in it; the service account
+// (uid 10000 in the image) controls its own slots through the supervise
+// skeleton's group and registers new ones through the broker, yet can
+// write nothing s6 runs or reads. Another unprivileged account is refused
+// with a hint and changes nothing.
 func TestNonRootControl(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create accounts and run the tree as root")
@@ -65,12 +67,17 @@ func TestNonRootControl(t *testing.T) {
 	addProfile(t, tr, "coder")
 	addProfile(t, tr, "other")
 	chownTree(t, tr.Home, uid, gid)
-	env := []string{"HERMES_S6_ACCOUNT=" + svc}
+	env := []string{"HERMES_S6_ACCOUNT=" + svc, "HERMES_S6_BROKER=" + filepath.Join(tr.Root, "broker.sock")}
 
-	// Boot: root hands the scandir and s6-svscan's control FIFO over.
+	// Boot: root keeps the scandir; the broker serves the account.
 	if r := tr.RunEnv(t, env, "reconcile"); r.Code != 0 {
 		t.Fatalf("reconcile as root: %s", r)
 	}
+	brk := startBg(t, tr, env, "broker")
+	brk.await(t, tr, "the broker to listen", func() bool {
+		fi, err := os.Stat(filepath.Join(tr.Root, "broker.sock"))
+		return err == nil && fi.Mode()&os.ModeSocket != 0
+	})
 	as := func(args ...string) s6tree.Result { return tr.RunAs(t, uid, gid, env, args...) }
 	must := func(args ...string) {
 		t.Helper()
@@ -79,6 +86,27 @@ func TestNonRootControl(t *testing.T) {
 		}
 	}
 	must("register", "--profile", "coder")
+	// The broker installed it: root's, the account's group on the skeleton.
+	for _, p := range []string{"", "run", "finish", "log", "log/run"} {
+		if fi, err := os.Lstat(filepath.Join(tr.Scandir, "gateway-coder", p)); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+			t.Errorf("gateway-coder/%s registered through the broker is not root's: %v", p, err)
+		}
+	}
+	// What the account may not do: create or rename anything in the
+	// scandir, rewrite a file s6 runs, talk to s6-svscan.
+	for _, attack := range [][]string{
+		{"mkdir", filepath.Join(tr.Scandir, "evil")},
+		{"sh", "-c", "echo 'id > /tmp/pwned' > " + filepath.Join(tr.Scandir, "gateway-coder", "run")},
+		{"mv", filepath.Join(tr.Scandir, "gateway-coder"), filepath.Join(tr.Scandir, "gateway-x")},
+		{"sh", "-c", "printf a > " + filepath.Join(tr.Scandir, ".s6-svscan", "control")},
+		{"touch", filepath.Join(tr.Scandir, "gateway-default", "down")},
+	} {
+		cmd := exec.Command(attack[0], attack[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Errorf("as %s, %q succeeded: %s", svc, attack, out)
+		}
+	}
 	must("start", "--profile", "coder")
 	st := statusOf(t, tr, "coder")
 	if !st.Up || !st.WantUp || st.DesiredState != "running" {

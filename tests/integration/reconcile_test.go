@@ -544,7 +544,8 @@ func TestReconcileAsServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env := append(tr.Env(t), "HERMES_S6_ACCOUNT="+name, "HERMES_S6_GATEWAY_BIN="+standin, `HERMES_S6_CMD=["gateway","run"]`)
+	env := append(tr.Env(t), "HERMES_S6_ACCOUNT="+name, "HERMES_S6_GATEWAY_BIN="+standin, `HERMES_S6_CMD=["gateway","run"]`,
+		"HERMES_S6_BROKER="+filepath.Join(tr.Root, "no-broker.sock"))
 	run := func(cred *syscall.Credential, args ...string) s6tree.Result {
 		cmd := exec.Command(hs6, args...)
 		cmd.Env = env
@@ -592,20 +593,15 @@ func TestReconcileAsServiceAccount(t *testing.T) {
 			t.Errorf("%s owned by %d:%d, want the account %d:%d", p, u, g, uid, gid)
 		}
 	}
-	// Root's work in the scandir, and nothing beyond it.
-	for _, p := range []string{tr.Scandir, filepath.Join(tr.Scandir, ".s6-svscan", "control"), filepath.Join(tr.Scandir, ".s6-svscan", "lock")} {
-		if u, g := ownerOf(t, p); u != uid || g != gid {
-			t.Errorf("%s owned by %d:%d, want the account %d:%d", p, u, g, uid, gid)
+	// The scandir, s6-svscan's control and every slot stay root's; the
+	// account's group gets the supervise skeleton, nothing more.
+	for _, p := range []string{tr.Scandir, filepath.Join(tr.Scandir, ".s6-svscan", "control"), filepath.Join(tr.Scandir, "gateway-default"), filepath.Join(tr.Scandir, "gateway-default", "run")} {
+		if u, _ := ownerOf(t, p); u != 0 {
+			t.Errorf("%s owned by uid %d, want root", p, u)
 		}
 	}
-	if fi, _ := os.Stat(filepath.Join(tr.Scandir, ".s6-svscan")); fi.Mode().Perm()&0o011 != 0o011 {
-		t.Errorf(".s6-svscan mode %04o: not traversable by the account", fi.Mode().Perm())
-	}
-	if u, _ := ownerOf(t, filepath.Join(tr.Scandir, "gateway-default", "run")); u != 0 {
-		t.Errorf("slot files must stay root's, run is owned by uid %d", u)
-	}
-	if u, _ := ownerOf(t, filepath.Join(tr.Scandir, "gateway-default", "supervise", "control")); u != uid {
-		t.Errorf("supervise/control owned by uid %d, want the account", u)
+	if u, g := ownerOf(t, filepath.Join(tr.Scandir, "gateway-default", "supervise", "control")); u != 0 || g != gid {
+		t.Errorf("supervise/control owned by %d:%d, want root with the account's group %d", u, g, gid)
 	}
 
 	// The migrated default gateway runs as the account.
@@ -626,7 +622,13 @@ func TestReconcileAsServiceAccount(t *testing.T) {
 	if err := os.Lchown(filepath.Join(tr.Home, "profiles", "later"), uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(as, "register", "--profile", "later"); r.Code != 0 {
-		t.Fatalf("register as the account (scandir and s6-svscan control): %s", r)
+	// Registering needs root: with no broker to ask, the account is told
+	// so, and nothing is installed.
+	r = run(as, "register", "--profile", "later")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "no hermes-s6 broker") || !strings.Contains(r.Stderr, "hint: registering a slot needs root") {
+		t.Fatalf("register as the account without a broker: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(tr.Scandir, "gateway-later")); !os.IsNotExist(err) {
+		t.Fatalf("a slot appeared: %v", err)
 	}
 }
