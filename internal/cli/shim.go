@@ -138,5 +138,12 @@ func (g *globalOpts) startSlot(ctx context.Context, c *cli.Context, n needs, p s
 	if _, err := os.Stat(m.Layout.SlotDir(p)); errors.Is(err, fs.ErrNotExist) {
 		return m.Register(ctx, p, true, w)
 	}
+	if m.StartedAtBoot(p) {
+		// The boot reconcile installed it up from desired state running:
+		// s6 starts it on pickup. An s6-svc -u now would start again a
+		// gateway that already ran and was parked (exit 78), so the shim
+		// leaves it to s6.
+		return nil
+	}
 	return m.Start(ctx, p, w)
 }

@@ -264,6 +264,17 @@ func (m *Manager) bringUp(ctx context.Context, p string, deadline time.Time) err
 	return nil
 }
 
+// StartedAtBoot reports whether p's slot is already what a start would
+// make it: desired state running on the volume and no down file, so s6
+// starts (or has started) it on its own.
+func (m *Manager) StartedAtBoot(p string) bool {
+	if _, err := os.Stat(filepath.Join(m.Layout.SlotDir(p), "down")); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	f, err := state.Read(m.Layout.Home, m.Layout.StateRel(p))
+	return err == nil && f.Desired == state.Running
+}
+
 // Start records desired state running and brings the gateway up.
 func (m *Manager) Start(ctx context.Context, p string, w Wait) error {
 	if err := m.prepare(p); err != nil {
