@@ -61,6 +61,9 @@ type Response struct {
 // requestMax caps a request line.
 const requestMax = 512
 
+// requestTimeout bounds the wait for a request line.
+const requestTimeout = 5 * time.Second
+
 // connTimeout bounds one request, from accept to answer.
 const connTimeout = 2 * time.Minute
 
@@ -144,18 +147,20 @@ func (s *Server) serve(ctx context.Context, c *net.UnixConn) {
 	}
 	uid, err := peer(c)
 	resp := Response{}
+	// The request is read in every case, so that a refused client has
+	// written it before the answer and the close (no broken pipe for it),
+	// and quickly: a client that sends nothing holds the broker 5 s at most.
+	c.SetReadDeadline(time.Now().Add(requestTimeout))
+	req, rerr := read(c)
 	switch {
 	case err != nil:
 		resp = Response{Code: 1, Error: "broker: cannot tell who is asking: " + err.Error()}
 	case uid != 0 && !contains(s.Allowed, uid):
 		resp = Response{Code: 1, Error: fmt.Sprintf("broker: uid %d may not ask the broker: only root and the service account may", uid)}
 		s.Log.Warn("broker: request refused", "uid", uid)
+	case rerr != nil:
+		resp = Response{Code: 2, Error: "broker: " + rerr.Error()}
 	default:
-		req, err := read(c)
-		if err != nil {
-			resp = Response{Code: 2, Error: "broker: " + err.Error()}
-			break
-		}
 		s.Log.Info("broker: request", "uid", uid, "op", req.Op, "profile", req.Profile, "start", req.Start)
 		if err := s.Handle(ctx, req); err != nil {
 			resp = Response{Code: s.Code(err), Error: err.Error(), Hints: hint.Of(err)}
@@ -233,12 +238,15 @@ func Call(ctx context.Context, socket string, req Request) (Response, error) {
 	} else {
 		c.SetDeadline(time.Now().Add(connTimeout))
 	}
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return Response{}, fmt.Errorf("broker %s: %w", socket, err)
-	}
+	werr := json.NewEncoder(c).Encode(req)
 	var resp Response
 	if err := json.NewDecoder(io.LimitReader(c, 1<<20)).Decode(&resp); err != nil {
+		if werr != nil {
+			return Response{}, fmt.Errorf("broker %s: %w", socket, werr)
+		}
 		return Response{}, fmt.Errorf("broker %s: no answer: %w", socket, err)
 	}
+	// An answer counts even when the broker closed before all of the
+	// request was written (a refusal).
 	return resp, nil
 }
