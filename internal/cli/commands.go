@@ -37,14 +37,14 @@ func (g *globalOpts) commands() []*cli.Command {
 			Before: interruptible,
 			Usage:  "install a profile's slot atomically (down unless --start)",
 			Flags:  append([]cli.Flag{profileFlag, &cli.BoolFlag{Name: "start", Usage: "start it too (desired state running)"}, timeoutFlag}, registerSlot.flags()...),
-			Action: g.registerCmd(needs{account: true, render: true, slot: registerSlot}),
+			Action: g.slotOp(needs{account: true, render: true, slot: registerSlot}, broker.OpRegister),
 		},
 		{
 			Name:   "unregister",
 			Before: interruptible,
 			Usage:  "stop a profile's gateway and remove its slot",
 			Flags:  []cli.Flag{profileFlag, timeoutFlag},
-			Action: g.unregisterCmd(drives),
+			Action: g.slotOp(drives, broker.OpUnregister),
 		},
 		{
 			Name:   "start",
@@ -154,7 +154,10 @@ func printSlot(w io.Writer, s *render.Slot) error {
 	return nil
 }
 
-func (g *globalOpts) registerCmd(n needs) cli.ActionFunc {
+// slotOp is register or unregister: done here when the caller may write
+// the scandir, else asked of the root broker (the scandir is root's in the
+// image, and the service account may not write it).
+func (g *globalOpts) slotOp(n needs, op string) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		p, err := profileArg(c)
 		if err != nil {
@@ -164,28 +167,15 @@ func (g *globalOpts) registerCmd(n needs) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
+		start := op == broker.OpRegister && c.Bool("start")
 		if socket, ok := g.brokered(m.Identity); ok {
-			// The scandir is root's: the broker installs the slot.
-			return askBroker(c.Context, socket, broker.Request{Op: broker.OpRegister, Profile: p, Start: c.Bool("start")})
+			return askBroker(c.Context, socket, broker.Request{Op: op, Profile: p, Start: start})
 		}
-		return m.Register(c.Context, p, c.Bool("start"), control.Wait{Timeout: c.Duration("timeout")})
-	}
-}
-
-func (g *globalOpts) unregisterCmd(n needs) cli.ActionFunc {
-	return func(c *cli.Context) error {
-		p, err := profileArg(c)
-		if err != nil {
-			return err
+		w := control.Wait{Timeout: c.Duration("timeout")}
+		if op == broker.OpUnregister {
+			return m.Unregister(c.Context, p, w)
 		}
-		m, err := g.manager(c, n)
-		if err != nil {
-			return err
-		}
-		if socket, ok := g.brokered(m.Identity); ok {
-			return askBroker(c.Context, socket, broker.Request{Op: broker.OpUnregister, Profile: p})
-		}
-		return m.Unregister(c.Context, p, control.Wait{Timeout: c.Duration("timeout")})
+		return m.Register(c.Context, p, start, w)
 	}
 }
 
