@@ -500,10 +500,29 @@ func (m *Manager) unregister(ctx context.Context, p string, deadline time.Time) 
 	if err := m.Tools.RescanPrune(ctx, m.Layout.Scandir); err != nil {
 		return fmt.Errorf("unregister %s: %w (the slot is hidden at %s)", name, err, hidden)
 	}
-	for _, sup := range []string{hidden, filepath.Join(hidden, "log")} {
-		if err := waitGone(ctx, sup, deadline); err != nil {
-			return fmt.Errorf("unregister %s: %w", name, err)
+	// The service's supervisor exits first. s6-svscan prunes a logger's
+	// supervisor on a scan after that (seen with s6 2.11 when no other
+	// command rescanned: the logger lingered until the timeout), so the
+	// prune is asked again, every half second, until it is gone.
+	if err := waitGone(ctx, hidden, deadline); err != nil {
+		return fmt.Errorf("unregister %s: %w", name, err)
+	}
+	logDir, asked := filepath.Join(hidden, "log"), time.Now()
+	err = s6.Until(ctx, deadline, "the supervisor of "+logDir+" to exit", func() (bool, error) {
+		gone, err := s6.SupervisorGone(logDir)
+		if gone || err != nil {
+			return gone, err
 		}
+		if time.Since(asked) >= reprune {
+			asked = time.Now()
+			if err := m.Tools.RescanPrune(ctx, m.Layout.Scandir); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("unregister %s: %w", name, err)
 	}
 	if err := os.RemoveAll(hidden); err != nil {
 		return fmt.Errorf("unregister %s: %w", name, err)
@@ -513,6 +532,10 @@ func (m *Manager) unregister(ctx context.Context, p string, deadline time.Time) 
 }
 
 // waitGone polls until no s6-supervise listens on dir.
+// reprune is how often unregister asks s6-svscan again to prune a hidden
+// slot's logger.
+const reprune = 500 * time.Millisecond
+
 func waitGone(ctx context.Context, dir string, deadline time.Time) error {
 	return s6.Until(ctx, deadline, "the supervisor of "+dir+" to exit", func() (bool, error) {
 		return s6.SupervisorGone(dir)
