@@ -154,16 +154,23 @@ func printSlot(w io.Writer, s *render.Slot) error {
 	return nil
 }
 
+// profileManager is --profile, validated, and a Manager on the command's
+// env: what every command on one profile starts with.
+func (g *globalOpts) profileManager(c *cli.Context, n needs) (string, *control.Manager, error) {
+	p, err := profileArg(c)
+	if err != nil {
+		return "", nil, err
+	}
+	m, err := g.manager(c, n)
+	return p, m, err
+}
+
 // slotOp is register or unregister: done here when the caller may write
 // the scandir, else asked of the root broker (the scandir is root's in the
 // image, and the service account may not write it).
 func (g *globalOpts) slotOp(n needs, op string) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		p, err := profileArg(c)
-		if err != nil {
-			return err
-		}
-		m, err := g.manager(c, n)
+		p, m, err := g.profileManager(c, n)
 		if err != nil {
 			return err
 		}
@@ -182,11 +189,7 @@ func (g *globalOpts) slotOp(n needs, op string) cli.ActionFunc {
 // lifecycle adapts a Manager operation on one profile to a command action.
 func (g *globalOpts) lifecycle(n needs, op func(*control.Manager, context.Context, string, control.Wait) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		p, err := profileArg(c)
-		if err != nil {
-			return err
-		}
-		m, err := g.manager(c, n)
+		p, m, err := g.profileManager(c, n)
 		if err != nil {
 			return err
 		}

@@ -27,14 +27,7 @@ const benchTarget = 2.0
 // between the two so drift hits both alike. It also reports the CMD's RSS
 // after the redirect (only `sleep` should be resident).
 func TestBenchBootToBanner(t *testing.T) {
-	if os.Getenv("HERMES_S6_E2E_BENCH") == "" {
-		t.Skip("the benchmark runs with `make e2e-bench`")
-	}
-	setup(t)
-	floor := os.Getenv("HERMES_S6_E2E_FLOOR_IMAGE")
-	if floor == "" {
-		t.Fatal("HERMES_S6_E2E_FLOOR_IMAGE is unset")
-	}
+	floor := benchSetup(t, "HERMES_S6_E2E_FLOOR_IMAGE")
 	runs := benchRuns(t)
 
 	// One unmeasured boot each warms the page cache and the engine.
@@ -70,6 +63,22 @@ func TestBenchBootToBanner(t *testing.T) {
 	}
 }
 
+// benchSetup skips a benchmark outside `make e2e-bench`, sets it up like
+// every e2e test and returns the image the harness names in env (the
+// reference the benchmark compares with).
+func benchSetup(t *testing.T, env string) string {
+	t.Helper()
+	if os.Getenv("HERMES_S6_E2E_BENCH") == "" {
+		t.Skip("the benchmark runs with `make e2e-bench`")
+	}
+	setup(t)
+	image := os.Getenv(env)
+	if image == "" {
+		t.Fatal(env + " is unset")
+	}
+	return image
+}
+
 // benchRuns is HERMES_S6_E2E_BENCH_RUNS (default 11, at least 5).
 func benchRuns(t *testing.T) int {
 	t.Helper()
@@ -96,14 +105,7 @@ const stopTarget = 500 * time.Millisecond
 // and 0 (the floor of any s6-overlay stop). Runs alternate between the
 // variants so drift hits all alike.
 func TestBenchDockerStop(t *testing.T) {
-	if os.Getenv("HERMES_S6_E2E_BENCH") == "" {
-		t.Skip("the benchmark runs with `make e2e-bench`")
-	}
-	setup(t)
-	plain := os.Getenv("HERMES_S6_E2E_PLAIN_IMAGE")
-	if plain == "" {
-		t.Fatal("HERMES_S6_E2E_PLAIN_IMAGE is unset")
-	}
+	plain := benchSetup(t, "HERMES_S6_E2E_PLAIN_IMAGE")
 	runs := benchRuns(t)
 	type variant struct {
 		label, image string

@@ -2,10 +2,8 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -166,15 +164,7 @@ func TestBadInputFullScandir(t *testing.T) {
 		t.Skip("needs root to mount a tmpfs")
 	}
 	tr := s6tree.New(t)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=64", "hermes-s6-full", tr.Scandir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
-	}
-	// Registered after New's cleanup, so it runs first: stop the tree
-	// while its scandir is still there, then unmount.
-	t.Cleanup(func() {
-		tr.Stop(t)
-		syscall.Unmount(tr.Scandir, syscall.MNT_DETACH)
-	})
+	tr.Tmpfs(t, tr.Scandir, "size=64k,nr_inodes=64")
 	tr.StartScan(t)
 	filler := filepath.Join(tr.Scandir, ".filler")
 	f, _ := os.Create(filler)

@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -133,10 +132,7 @@ func TestFullVolumeStopChangesNothing(t *testing.T) {
 		t.Skip("mounting a small tmpfs needs root: run as root (CI does)")
 	}
 	tr := s6tree.New(t)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512k", "hermes-s6-full", tr.Home).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", tr.Home).Run() })
+	tr.Tmpfs(t, tr.Home, "size=512k")
 	tr.StartScan(t)
 	tr.MustRun(t, "register", "--start")
 	before := statusOf(t, tr, "default")

@@ -75,6 +75,21 @@ func Start(t testing.TB) *Tree {
 	return tr
 }
 
+// Tmpfs mounts a tmpfs with opts (e.g. size=512k) on dir, one of the
+// tree's directories, for tests of a full disk; the test skips when
+// nothing can be mounted here. At cleanup, which runs before New's, the
+// tree is stopped while dir is still there, then dir is unmounted.
+func (tr *Tree) Tmpfs(t testing.TB, dir, opts string) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "hermes-s6-full", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		tr.Stop(t)
+		syscall.Unmount(dir, syscall.MNT_DETACH)
+	})
+}
+
 // StartScan starts s6-svscan (with opts, e.g. -c 8) on the tree's scandir
 // and waits until it listens on its control FIFO.
 func (tr *Tree) StartScan(t testing.TB, opts ...string) {
