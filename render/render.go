@@ -4,9 +4,11 @@
 package render
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"path"
 	"regexp"
 	"sort"
@@ -115,8 +117,28 @@ type Config struct {
 
 	DashboardHost string
 	DashboardPort int
+	// Self is hermes-s6's own absolute path: the dashboard's readiness
+	// check runs `Self probe --http HOST:PORT`. "" runs hermes-s6 from PATH.
+	Self string
 
 	Down bool // include a down file: the slot must not start on pickup
+}
+
+// NotificationFD is the descriptor a slot that declares readiness writes
+// its newline to (s6's notification-fd; s6-notifyoncheck does it for the
+// dashboard).
+const NotificationFD = 3
+
+// ProbeAddr is the address that reaches a server listening on host:port
+// from inside its container: a wildcard listener is probed on loopback.
+func ProbeAddr(host string, port int) string {
+	switch host {
+	case "0.0.0.0", "":
+		host = "127.0.0.1"
+	case "::", "[::]":
+		host = "::1"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port))
 }
 
 // File is one regular file of a slot, Path relative to the slot directory.
@@ -167,6 +189,15 @@ func Render(c Config) (*Slot, error) {
 		}
 		slot.Files = append(slot.Files, File{Path: f.path, Mode: 0o755, Data: b})
 	}
+	if d.Notify != "" {
+		b, err := templates.Execute("check.tmpl", d)
+		if err != nil {
+			return nil, err
+		}
+		slot.Files = append(slot.Files,
+			File{Path: "data/check", Mode: 0o755, Data: b},
+			File{Path: "notification-fd", Mode: 0o644, Data: []byte(strconv.Itoa(NotificationFD) + "\n")})
+	}
 	slot.Files = append(slot.Files, File{Path: "type", Mode: 0o644, Data: []byte("longrun\n")})
 	if c.Down {
 		slot.Files = append(slot.Files, File{Path: "down", Mode: 0o644, Data: []byte{}})
@@ -189,11 +220,14 @@ func (c *Config) check() error {
 		if c.DashboardHost == "" {
 			errs = append(errs, errors.New("dashboard host is empty"))
 		}
+		if c.Self != "" && !path.IsAbs(c.Self) {
+			errs = append(errs, fmt.Errorf("hermes-s6 path %q: want an absolute path (the dashboard's readiness check runs it)", c.Self))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("slot kind %q: want gateway or dashboard", c.Kind))
 	}
 	for field, v := range map[string]string{"home": c.Home, "shebang": c.Shebang, "s6 tool directory": c.S6Bin,
-		"account": c.Account, "gateway program": c.Hermes, "dashboard host": c.DashboardHost} {
+		"account": c.Account, "gateway program": c.Hermes, "dashboard host": c.DashboardHost, "hermes-s6 path": c.Self} {
 		if strings.IndexByte(v, 0) >= 0 {
 			errs = append(errs, fmt.Errorf("%s %q holds a NUL byte, which no script or command line can carry", field, v))
 		}
@@ -239,13 +273,19 @@ type data struct {
 	Shebang, Home          string
 	Account                string
 	SetUIDGID, S6Log       string
-	PermaFailOn            string
-	Command                []string
-	Env                    []envData
-	MergeStderr            bool
-	LogSubdir              string
-	LogArchives, LogSize   int
-	CrashLimit             *crashData
+	PermaFailOn, SvStat    string
+	Self                   string
+	// Notify is the address the readiness check probes ("" when the slot
+	// declares no readiness) and Notifier the s6-notifyoncheck command
+	// line that runs it.
+	Notify               string
+	Notifier             []string
+	Command              []string
+	Env                  []envData
+	MergeStderr          bool
+	LogSubdir            string
+	LogArchives, LogSize int
+	CrashLimit           *crashData
 }
 
 type crashData struct{ Deaths, Seconds int }
@@ -271,6 +311,8 @@ func (c *Config) data() data {
 		SetUIDGID:   tool("s6-setuidgid"),
 		S6Log:       tool("s6-log"),
 		PermaFailOn: tool("s6-permafailon"),
+		SvStat:      tool("s6-svstat"),
+		Self:        cmp.Or(c.Self, "hermes-s6"),
 		MergeStderr: c.Stderr != "console",
 		LogArchives: c.LogArchives,
 		LogSize:     c.LogSize,
@@ -288,6 +330,11 @@ func (c *Config) data() data {
 		d.Regenerate = "hermes-s6 reconcile"
 		d.LogSubdir = "logs/dashboard"
 		d.Command = []string{c.Hermes, "dashboard", "--host", c.DashboardHost, "--port", strconv.Itoa(c.DashboardPort), "--no-open"}
+		d.Notify = ProbeAddr(c.DashboardHost, c.DashboardPort)
+		// Poll every second, each try cut at 2 s, for as long as it takes:
+		// a dashboard that never answers stays up and not ready, which
+		// status and health report.
+		d.Notifier = []string{tool("s6-notifyoncheck"), "-d", "-s", "100", "-w", "1000", "-t", "2000", "-n", "0"}
 	default:
 		d.Regenerate = "hermes-s6 register --profile " + c.Profile
 		d.LogSubdir = "logs/gateways/" + c.Profile

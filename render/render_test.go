@@ -21,6 +21,7 @@ func base() render.Config {
 		S6Bin:       "/command",
 		Account:     "hermes",
 		Hermes:      "hermes",
+		Self:        "/usr/local/bin/hermes-s6",
 		LogArchives: render.DefaultLogArchives,
 		LogSize:     render.DefaultLogSize,
 		Stderr:      "log",

@@ -310,7 +310,7 @@ type Status struct {
 	NormallyUp bool   // no ./down file
 	Ready      bool   // readiness notified (or up, without notification)
 	PID        int    // -1 when down
-	ExitCode   int    // last exit code, -1 when none (never ended, up, or killed)
+	ExitCode   int    // last exit code, -1 when none (up, or killed); 0 also when it never ran
 	Signal     string // signal that killed it last, "" when none
 	Seconds    int    // time in the current state
 }
@@ -319,29 +319,17 @@ type Status struct {
 // stable across s6 versions; the human format is not and is never read.
 const StatusFields = "up,wantedup,normallyup,ready,pid,exitcode,signal,updownfor"
 
-// Status reads a service's state. An unsupervised directory is reported as
-// Supervised false, down, with NormallyUp from its down file.
+// Status reads a service's state with one s6-svstat. An unsupervised
+// directory is reported as Supervised false, down, with NormallyUp from its
+// down file. s6-svstat says "exit code 0" for a service that has never run
+// too: the caller tells the two apart (hermes-s6 slots keep a run-state
+// file from their first start on).
 func (t Tools) Status(ctx context.Context, dir string) (Status, error) {
 	st := Status{PID: -1, ExitCode: -1}
 	if ok, err := Supervised(dir); err != nil || !ok {
 		_, derr := os.Stat(filepath.Join(dir, "down"))
 		st.NormallyUp = errors.Is(derr, os.ErrNotExist)
 		return st, err
-	}
-	// s6-svstat says "exit code 0" for a service that has never run too.
-	// The death tally tells them apart: empty means no run has ended since
-	// s6-supervise started, so there is no last exit. A slot with a down
-	// file is usually down, so its tally is asked for alongside s6-svstat;
-	// other slots ask only when s6-svstat leaves the doubt.
-	var early chan bool
-	if _, err := os.Stat(filepath.Join(dir, "down")); err == nil {
-		early = make(chan bool, 1)
-		go func() { early <- t.neverEnded(ctx, dir) }()
-		defer func() {
-			if early != nil {
-				<-early // no s6-svdt outlives the command
-			}
-		}()
 	}
 	out, err := t.run(ctx, 0, "s6-svstat", "-o", StatusFields, dir)
 	if err != nil {
@@ -352,17 +340,6 @@ func (t Tools) Status(ctx context.Context, dir string) (Status, error) {
 		return st, fmt.Errorf("s6-svstat %s: %w", dir, err)
 	}
 	st.Supervised = true
-	if !st.Up && st.ExitCode == 0 && st.Signal == "" {
-		never := false
-		if early != nil {
-			never, early = <-early, nil
-		} else {
-			never = t.neverEnded(ctx, dir)
-		}
-		if never {
-			st.ExitCode = -1
-		}
-	}
 	return st, nil
 }
 
@@ -419,15 +396,6 @@ func ParseDeaths(out string) ([]Death, error) {
 		ds = append(ds, d)
 	}
 	return ds, nil
-}
-
-// neverEnded reports whether dir's death tally is empty (s6-svdt prints
-// nothing): no run of the service has ended since s6-supervise started.
-// Without s6-svdt (s6 before 2.11) it says false, and status keeps
-// s6-svstat's 0; doctor warns about the missing tool.
-func (t Tools) neverEnded(ctx context.Context, dir string) bool {
-	ds, err := t.Deaths(ctx, dir)
-	return err == nil && len(ds) == 0
 }
 
 // ParseStatus reads one line of `s6-svstat -o StatusFields`.

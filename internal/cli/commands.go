@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -94,6 +95,8 @@ func (g *globalOpts) commands() []*cli.Command {
 		g.shimCommand(),
 		g.entrypointCommand(),
 		g.doctorCommand(),
+		g.healthCommand(),
+		probeCommand(),
 	}
 }
 
@@ -233,6 +236,9 @@ type statusJSON struct {
 	Signal       string  `json:"signal"`
 	Seconds      int     `json:"seconds"`
 	DesiredState string  `json:"desired_state"`
+	// NextTry is the seconds until a slot waiting out its crash backoff
+	// starts its program again; -1 when it is not backing off.
+	NextTry int `json:"next_try"`
 }
 
 func (g *globalOpts) statusCmd(c *cli.Context) error {
@@ -258,13 +264,17 @@ func (g *globalOpts) statusCmd(c *cli.Context) error {
 			m.Log.Warn("corrupt desired state, counted as none", "slot", r.Name, "detail", r.Problem.Error())
 		}
 	}
+	now := m.Now()
 	if c.Bool("json") {
 		out := make([]statusJSON, 0, len(rows))
 		for _, r := range rows {
 			j := statusJSON{
 				Name: r.Name, Supervised: r.Supervised, Up: r.Up, WantUp: r.WantUp,
 				NormallyUp: r.NormallyUp, Ready: r.Ready, PID: r.PID, ExitCode: r.ExitCode,
-				Signal: r.Signal, Seconds: r.Seconds, DesiredState: string(r.Desired),
+				Signal: r.Signal, Seconds: r.Seconds, DesiredState: string(r.Desired), NextTry: -1,
+			}
+			if r.BackingOff() {
+				j.NextTry = int(r.Run.NextTry(now) / time.Second)
 			}
 			if r.Profile != "" {
 				p := r.Profile
@@ -279,18 +289,24 @@ func (g *globalOpts) statusCmd(c *cli.Context) error {
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLOT\tSTATE\tPID\tFOR\tWANT\tON PICKUP\tDESIRED\tLAST EXIT")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%s\t%s\t%s\t%s\n", r.Name, stateWord(r), pidWord(r.PID),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%s\t%s\t%s\t%s\n", r.Name, stateWord(r, now), pidWord(r.PID),
 			r.Seconds, upDown(r.WantUp), upDown(r.NormallyUp), r.Desired, lastExit(r))
 	}
 	return tw.Flush()
 }
 
-func stateWord(r control.SlotStatus) string {
+func stateWord(r control.SlotStatus, now time.Time) string {
 	switch {
 	case !r.Supervised:
 		return "unsupervised"
+	case r.BackingOff():
+		return fmt.Sprintf("backing off, next try in %ds", int(r.Run.NextTry(now)/time.Second))
+	case r.Up && r.Notifies && !r.Ready:
+		return "up, not ready"
 	case r.Up:
 		return "up"
+	case r.WantUp:
+		return "restarting"
 	}
 	return "down"
 }

@@ -160,6 +160,7 @@ func (g *globalOpts) slotConfig(n needs) (render.Config, error) {
 		S6Bin:       g.S6Bin,
 		Account:     g.Account,
 		Hermes:      g.Hermes,
+		Self:        selfPath(),
 		LogArchives: render.DefaultLogArchives,
 		LogSize:     render.DefaultLogSize,
 		Stderr:      "log",
@@ -224,3 +225,16 @@ func profileArg(c *cli.Context) (string, error) {
 }
 
 var errNoCommand = errors.New("no command given")
+
+// selfPath is this binary's absolute path, which the dashboard slot's
+// readiness check runs; "hermes-s6" on PATH when the kernel cannot say.
+func selfPath() string {
+	p, err := os.Executable()
+	if err != nil {
+		return "/usr/local/bin/hermes-s6"
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	return p
+}

@@ -298,6 +298,12 @@ func (m *Manager) start(ctx context.Context, p string, w Wait, deadline time.Tim
 }
 
 func (m *Manager) up(ctx context.Context, dir string, w Wait, deadline time.Time) error {
+	// The operator asked for it: no crash backoff from earlier deaths. The
+	// service account cannot write a root-owned slot; its start falls back
+	// on run's own rule (a start long after the death does not wait).
+	if err := slot.ResetBackoff(dir); err != nil && !errors.Is(err, fs.ErrPermission) {
+		m.Log.Warn("cannot reset the crash backoff", "slot", filepath.Base(dir), "detail", err.Error())
+	}
 	if w.NoWait {
 		return m.Tools.Up(ctx, dir, s6.NoWait, 0)
 	}
@@ -380,11 +386,26 @@ type SlotStatus struct {
 	Desired state.Desired
 	// Problem explains a corrupt desired state.
 	Problem error
+	// Run is the slot's crash backoff (slot.RunState); Ran is false when
+	// no run has started since the slot was installed.
+	Run slot.RunState
+	Ran bool
+	// Notifies is true when the slot declares readiness (a notification-fd
+	// file): only then does s6 ever report it ready.
+	Notifies bool
 }
+
+// BackingOff reports whether the slot waits out a crash backoff: s6 sees
+// it up (its run script waits) or restarting, and the program has not
+// started.
+func (s SlotStatus) BackingOff() bool { return s.WantUp && s.Run.Waiting() }
 
 // Status reports profile p's slot.
 func (m *Manager) Status(ctx context.Context, p string) (SlotStatus, error) {
 	if err := m.checkName(p, false); err != nil {
+		return SlotStatus{}, err
+	}
+	if err := s6.TreeRunning(m.Layout.Scandir); err != nil {
 		return SlotStatus{}, err
 	}
 	if err := m.checkRegistered(p); err != nil {
@@ -400,6 +421,14 @@ func (m *Manager) status(ctx context.Context, name, p string) (SlotStatus, error
 		return ss, err
 	}
 	ss.Status = st
+	dir := filepath.Join(m.Layout.Scandir, name)
+	ss.Run, ss.Ran = slot.ReadRunState(dir)
+	if _, err := os.Lstat(filepath.Join(dir, "notification-fd")); err == nil {
+		ss.Notifies = true
+	}
+	if st.Supervised && !st.Up && !ss.Ran && st.ExitCode == 0 && st.Signal == "" {
+		ss.ExitCode = -1 // s6-svstat's 0 for a slot that never ran
+	}
 	if p != "" {
 		f, err := state.Read(m.Layout.Home, m.Layout.StateRel(p))
 		if err != nil {
@@ -452,8 +481,12 @@ func (m *Manager) StatusAll(ctx context.Context) ([]SlotStatus, error) {
 const statusWorkers = 4
 
 // List returns the profiles that have a gateway slot, default first, then
-// sorted.
+// sorted. No s6-svscan on the scandir is s6.ErrNoTree: an empty list would
+// read as "nothing registered".
 func (m *Manager) List() ([]string, error) {
+	if err := s6.TreeRunning(m.Layout.Scandir); err != nil {
+		return nil, err
+	}
 	inv, err := slot.Take(m.Layout.Scandir)
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("read scandir: %w", err), "check --scandir / HERMES_S6_SCANDIR")

@@ -112,9 +112,10 @@ func TestToolsMissing(t *testing.T) {
 	f.env.Tools.Dir = t.TempDir()
 	fs := f.run()
 	got := problems(fs, CheckTools)
-	if len(got) != 3 || got[0].Severity != Fail || got[1].Severity != Warn || got[2].Severity != Warn ||
-		!strings.Contains(got[1].Problem, "s6-permafailon") || !strings.Contains(got[2].Problem, "s6-svdt") {
-		t.Fatalf("want a fail for the tools and a warning each for s6-permafailon and s6-svdt:\n%s", dump(fs))
+	if len(got) != 4 || got[0].Severity != Fail || got[1].Severity != Warn || got[2].Severity != Warn || got[3].Severity != Warn ||
+		!strings.Contains(got[1].Problem, "s6-permafailon") || !strings.Contains(got[2].Problem, "s6-svdt") ||
+		!strings.Contains(got[3].Problem, "s6-notifyoncheck") {
+		t.Fatalf("want a fail for the tools and a warning each for s6-permafailon, s6-svdt and s6-notifyoncheck:\n%s", dump(fs))
 	}
 	for _, tool := range RequiredTools {
 		if !strings.Contains(got[0].Problem, tool) {
@@ -708,8 +709,8 @@ func TestCrashLoop(t *testing.T) {
 		{"looping", looping, deaths(7, 1100*time.Millisecond, 1), "gateway-default is crash-looping: 7 deaths in 7s (last exit 1)"},
 		{"looping_down_now", s6.Status{Supervised: true, WantUp: true, NormallyUp: true, PID: -1, ExitCode: 1, Seconds: 0}, deaths(5, time.Second, 1), "5 deaths in 4s"},
 		{"stayed_up_since", s6.Status{Supervised: true, Up: true, WantUp: true, NormallyUp: true, PID: 9, ExitCode: -1, Seconds: 61}, deaths(7, time.Second, 1), ""},
-		{"few_deaths", looping, deaths(4, time.Second, 1), ""},
-		{"spread_out", looping, deaths(9, 20*time.Second, 1), ""},
+		{"few_deaths", looping, deaths(2, time.Second, 1), ""},
+		{"spread_out", looping, deaths(9, 31*time.Second, 1), ""},
 		{"kept_down", s6.Status{Supervised: true, NormallyUp: true, PID: -1, ExitCode: 1, Seconds: 0}, deaths(9, time.Second, 1), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nousresearch/hermes-s6/internal/cmdline"
+	"github.com/nousresearch/hermes-s6/internal/health"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/reconcile"
 	"github.com/nousresearch/hermes-s6/internal/shim"
@@ -280,11 +281,12 @@ func checkSlots(_ context.Context, e *Env) []Finding {
 }
 
 // A slot is crash-looping when its death tally holds CrashLoopDeaths deaths
-// within CrashLoopWindow and it has not stayed up for a window since. s6
-// restarts a dead service after a second, so such a slot is up most of the
-// time and drift's "down for Settle" never sees it.
+// within CrashLoopWindow and it has not stayed up for a window since (the
+// rule health applies, from the slot's run-state). Its run script backs
+// off between tries, and s6 counts it up while it waits, so drift's "down
+// for Settle" never sees it.
 const (
-	CrashLoopDeaths = 5
+	CrashLoopDeaths = health.CrashLoopDeaths
 	CrashLoopWindow = time.Minute
 )
 
@@ -325,7 +327,7 @@ func checkCrashLoops(ctx context.Context, e *Env) []Finding {
 		if s.Profile == "" {
 			fix = "tail -n 50 " + q(filepath.Join(e.Layout.Home, "logs", "dashboard", "current")) + "  # why it dies"
 		}
-		r.fail(fmt.Sprintf("%s is crash-looping: %d deaths in %s (last %s), and s6 restarts it every second", s.Name, recent, span, how), fix)
+		r.fail(fmt.Sprintf("%s is crash-looping: %d deaths in %s (last %s), and it is restarted with a backoff of up to 60 s", s.Name, recent, span, how), fix)
 	}
 	return r.done(count(n, "slot s6 wants up is", "slots s6 wants up are") + " not crash-looping")
 }

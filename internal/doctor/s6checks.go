@@ -28,7 +28,8 @@ type OptionalTool struct{ Name, Without, Fix string }
 // OptionalTools: a missing one is a warning.
 var OptionalTools = []OptionalTool{
 	{"s6-permafailon", "slots with --crash-limit would fail to start", "apt-get install s6  # Debian; or leave --crash-limit off"},
-	{"s6-svdt", "status reports exit code 0, not -1, for a slot that never ran", "apt-get install s6  # Debian; s6 2.11 or later has it"},
+	{"s6-svdt", "doctor cannot read a slot's death tally to spot a crash loop", "apt-get install s6  # Debian; s6 2.11 or later has it"},
+	{"s6-notifyoncheck", "the dashboard slot cannot start: its readiness check runs under it", "apt-get install s6  # Debian; or leave HERMES_DASHBOARD off"},
 }
 
 // AllTools is RequiredTools and the optional ones, by name.

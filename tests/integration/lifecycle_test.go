@@ -34,6 +34,7 @@ type status struct {
 	Signal       string  `json:"signal"`
 	Seconds      int     `json:"seconds"`
 	DesiredState string  `json:"desired_state"`
+	NextTry      int     `json:"next_try"`
 }
 
 func statusOf(t *testing.T, tr *s6tree.Tree, p string) status {

@@ -8,7 +8,8 @@
 //	    "shutting down" on stderr, drains (see below), logs
 //	    "gateway P: last line, exit 0" and exits 0.
 //	hermes dashboard [--host H] [--port P] [--no-open]
-//	    serves HTTP 200 on / until SIGTERM.
+//	    serves HTTP 200 on / until SIGTERM; with "mute" in $HERMES_HOME/standin/dashboard.mode
+//	    (or HERMES_STANDIN_DASHBOARD) it runs but serves nothing.
 //
 // Tests steer it without re-rendering slots:
 //
@@ -173,6 +174,14 @@ func dashboard(flags []string) int {
 		case "--port":
 			port = flags[i+1]
 		}
+	}
+	if plan("dashboard", "mode", "HERMES_STANDIN_DASHBOARD") == "mute" {
+		// Runs, but serves nothing: readiness never comes.
+		fmt.Println("Hermes dashboard starting (stand-in, mute: serving nothing)")
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		logf("dashboard received %s, shutting down", <-sigs)
+		return 0
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
