@@ -88,6 +88,13 @@ ENV HERMES_HOME=/opt/data \
 COPY rootfs/ /
 COPY bin/hermes-s6 /usr/local/bin/hermes-s6
 VOLUME /opt/data
+# Health (docs/health.md): every 30 s, `hermes-s6 health` checks what this
+# container was asked to run (its gateways, its dashboard, or its
+# foreground gateway). It takes milliseconds; 10 s is for a machine under
+# load. The 60 s start period matches its start grace; three misses in a
+# row make the container unhealthy (about 90 s of a parked gateway).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["/usr/local/bin/hermes-s6", "health"]
 ENTRYPOINT ["/usr/local/bin/hermes-s6", "entrypoint", "--"]
 CMD ["gateway", "run"]
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,10 +47,24 @@ func (g *globalOpts) reconcileCmd(c *cli.Context, n needs) error {
 	if err != nil {
 		return err
 	}
-	_, err = reconcile.Run(c.Context, reconcile.Options{
+	sum, err := reconcile.Run(c.Context, reconcile.Options{
 		Env:    env,
 		DryRun: c.Bool("dry-run"),
 		Out:    c.App.Writer,
 	})
+	if sum != nil && !c.Bool("dry-run") && env.Identity.Root() {
+		// health reads what did not fit from here, not from the volume.
+		if werr := reconcile.WriteLeftOut(runtimeDir(), sum.LeftOut); werr != nil {
+			env.Log.Warn("cannot record the profiles left out for health", "detail", werr.Error())
+		}
+	}
 	return err
+}
+
+// runtimeDir is root's directory of runtime records ($HERMES_S6_RUNTIME_DIR).
+func runtimeDir() string {
+	if d := os.Getenv("HERMES_S6_RUNTIME_DIR"); d != "" {
+		return d
+	}
+	return "/run/hermes-s6"
 }

@@ -43,6 +43,8 @@ var Vars = []Var{
 	{"HERMES_S6_PROC", "/proc", "s6 detection: the proc root whose 1/comm must be s6-svscan"},
 	{"HERMES_S6_BASEDIR", "/run/s6/basedir", "s6 detection: s6-overlay's basedir, which must exist"},
 	{"HERMES_S6_DRAIN_TIMEOUT", "8s", "how long the stop drain lets slots go down before it kills them (drain --timeout)"},
+	{"HERMES_S6_RUNTIME_DIR", "/run/hermes-s6", "root's runtime records: the profiles boot reconcile left out (read by health)"},
+	{"HERMES_S6_START_GRACE", "60s", "health: how long a slot may be up and not ready before it counts as unhealthy"},
 	{"HERMES_S6_BROKER", "/run/hermes-s6/broker.sock", "the root broker's socket: register and unregister run as the service account ask it"},
 	{"HERMES_S6_FOREGROUND_RECORD", "/run/hermes-s6/foreground", "where the shim records the foreground gateway for the stop drain"},
 	{"HERMES_UID", "", "boot hook: give the service account this uid (PUID is read too)"},

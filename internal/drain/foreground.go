@@ -140,3 +140,27 @@ func statFields(b []byte) (state, start string, ok bool) {
 	}
 	return f[0], f[19], true
 }
+
+// ForegroundPath is where the foreground record is: $HERMES_S6_FOREGROUND_RECORD
+// or DefaultForeground.
+func ForegroundPath(getenv func(string) string) string {
+	if p := getenv(EnvForeground); p != "" {
+		return p
+	}
+	return DefaultForeground
+}
+
+// Foreground reports on the foreground gateway recorded at path: recorded
+// is false when there is no record, and pid is its pid while it still runs
+// (0 once it has ended). Health reads it: a foreground container checks
+// its own gateway.
+func Foreground(path string) (recorded bool, pid int, err error) {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return false, 0, nil
+	}
+	p, err := readForeground(path)
+	if err != nil || p == nil {
+		return true, 0, err
+	}
+	return true, p.pid, nil
+}

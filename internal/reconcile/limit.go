@@ -2,12 +2,18 @@ package reconcile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/google/renameio/v2"
 
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/profile"
@@ -193,4 +199,43 @@ func (r *run) leaveOut(left []ProfileState) {
 	err := fmt.Errorf("%d profiles left out (%s): %d gateway slots fit next to the dashboard and the other services, and %s supervises at most %d %s; past that it supervises no new slot at all",
 		len(left), strings.Join(names, ", "), r.budget, r.capacity.Source, r.capacity.Max, map[int]string{1: "service directories", 2: "supervisors (two per logged slot)"}[r.capacity.PerSlot])
 	r.errs = append(r.errs, hint.With(err, "spread the profiles over more containers, one set of profiles each, or remove profiles you no longer use; the default profile and those whose desired state is running are installed first"))
+}
+
+// LeftOutFile is the record of the profiles the last boot reconcile left
+// without a slot, one per line, under the runtime directory (root's, on
+// /run): health reads it instead of the volume.
+const LeftOutFile = "left-out"
+
+// WriteLeftOut records names in dir/LeftOutFile (removing the record when
+// there are none).
+func WriteLeftOut(dir string, names []string) error {
+	p := filepath.Join(dir, LeftOutFile)
+	if len(names) == 0 {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return renameio.WriteFile(p, []byte(strings.Join(names, "\n")+"\n"), 0o644)
+}
+
+// ReadLeftOut reads the record WriteLeftOut wrote; none reads as nil. It
+// reads no more than 64 KiB and keeps only valid profile names.
+func ReadLeftOut(dir string) []string {
+	f, err := os.OpenFile(filepath.Join(dir, LeftOutFile), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 64<<10))
+	var names []string
+	for _, n := range strings.Fields(string(b)) {
+		if profile.Validate(n) == nil {
+			names = append(names, n)
+		}
+	}
+	return names
 }

@@ -332,6 +332,7 @@ func (tr *Tree) Env(t testing.TB) []string {
 		"HERMES_S6_GATEWAY_BIN="+standin,
 		"HERMES_S6_SHEBANG=#!/bin/sh",
 		"HERMES_S6_FOREGROUND_RECORD="+filepath.Join(tr.Root, "foreground"),
+		"HERMES_S6_RUNTIME_DIR="+filepath.Join(tr.Root, "runtime"),
 	)
 }
 
