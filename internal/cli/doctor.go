@@ -30,7 +30,7 @@ func (g *globalOpts) doctorCommand() *cli.Command {
 			}
 			// doctor reports a service account that does not resolve as a
 			// finding, so it resolves the account itself.
-			env, err := g.env(c, needs{})
+			env, err := g.env(c, needs{selection: true})
 			if err != nil {
 				return err
 			}

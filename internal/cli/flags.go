@@ -14,6 +14,7 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/control"
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/shard"
 	"github.com/nousresearch/hermes-s6/render"
 	"github.com/nousresearch/hermes-s6/s6"
 )
@@ -110,6 +111,10 @@ type needs struct {
 	// usage before anything runs. A command that only drives slots never
 	// fails on a render setting it does not use.
 	render bool
+	// selection: the command reads which profiles this container
+	// supervises (HERMES_S6_PROFILES, HERMES_S6_SHARD[S]); bad values are
+	// bad usage.
+	selection bool
 	// slot: the command's slot flags; nil when it has none (it renders
 	// with the defaults, so every command shapes a slot the same way). A
 	// command with slot flags that does not render validates them when
@@ -137,13 +142,21 @@ func (g *globalOpts) env(c *cli.Context, n needs) (config.Env, error) {
 			return config.Env{}, usage(err)
 		}
 	}
+	var sel shard.Selection
+	if n.selection {
+		host, _ := os.Hostname()
+		if sel, err = shard.FromEnv(os.Getenv, host); err != nil {
+			return config.Env{}, usage(err)
+		}
+	}
 	return config.Env{
-		Layout:   g.layout(),
-		Tools:    s6.Tools{Dir: g.S6Bin},
-		Slot:     cfg,
-		Identity: id,
-		Getenv:   os.Getenv,
-		Log:      newLogger(c.App.ErrWriter),
+		Selection: sel,
+		Layout:    g.layout(),
+		Tools:     s6.Tools{Dir: g.S6Bin},
+		Slot:      cfg,
+		Identity:  id,
+		Getenv:    os.Getenv,
+		Log:       newLogger(c.App.ErrWriter),
 	}, nil
 }
 

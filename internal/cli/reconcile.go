@@ -13,7 +13,7 @@ import (
 // volume worker it runs as the service account.
 func (g *globalOpts) reconcileCommand() *cli.Command {
 	so := &slotOpts{}
-	n := needs{account: true, render: true, slot: so}
+	n := needs{account: true, render: true, selection: true, slot: so}
 	return &cli.Command{
 		Name:   "reconcile",
 		Before: interruptible,

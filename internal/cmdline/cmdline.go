@@ -55,6 +55,37 @@ func IsDashboard(cmd []string) bool {
 	return len(args) > 0 && args[0] == "dashboard"
 }
 
+// OtherRoles are the hermes commands that make a container something other
+// than a gateway container: upstream's GUI-mode set. Such a container
+// reconciles no gateway (docs/scale-out.md).
+var OtherRoles = []string{"dashboard", "serve", "gui", "desktop"}
+
+// Role returns the CMD's role when it is one of OtherRoles (`dashboard …`,
+// `hermes gui`, …), "" otherwise.
+func Role(cmd []string) string {
+	args := HermesArgs(cmd)
+	if len(args) == 0 {
+		return ""
+	}
+	for _, r := range OtherRoles {
+		if args[0] == r {
+			return r
+		}
+	}
+	return ""
+}
+
+// Foreground returns the profile of a CMD that runs `gateway run` in the
+// foreground by the operator's choice (--no-supervise or
+// HERMES_GATEWAY_NO_SUPERVISE); "" when it does not.
+func Foreground(cmd []string, getenv func(string) string) string {
+	g, ok := ParseGatewayRun(HermesArgs(cmd))
+	if !ok || !g.OptedOut(getenv) {
+		return ""
+	}
+	return g.Profile
+}
+
 // GatewayRun is a parsed `gateway run` command line.
 type GatewayRun struct {
 	// Profile is the profile named by -p/--profile, profile.Default when

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nousresearch/hermes-s6/internal/account"
 	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/shard"
 	"github.com/nousresearch/hermes-s6/render"
 	"github.com/nousresearch/hermes-s6/s6"
 )
@@ -38,6 +39,9 @@ type Env struct {
 	Log *slog.Logger
 	// Now is the clock.
 	Now func() time.Time
+	// Selection is which profiles this container supervises (all when
+	// zero).
+	Selection shard.Selection
 }
 
 // Defaults fills what a caller (typically a test) left unset: the real

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -184,12 +185,21 @@ func checkProfiles(_ context.Context, e *Env) []Finding {
 		}
 	}
 	all := append([]string{profile.Default}, names...)
-	var noSlot []string
+	var noSlot, elsewhere []string
 	for _, p := range all {
-		if _, err := os.Stat(e.Layout.SlotDir(p)); err != nil {
-			noSlot = append(noSlot, p)
+		if _, err := os.Stat(e.Layout.SlotDir(p)); err == nil {
+			continue
 		}
+		if ok, why := e.Selection.Pick(p); !ok {
+			elsewhere = append(elsewhere, p+" ("+why+")")
+			continue
+		}
+		noSlot = append(noSlot, p)
 	}
+	if !e.Selection.All() {
+		r.ok(fmt.Sprintf("this container supervises %s: %d of %d profiles; not here: %s", e.Selection, len(all)-len(elsewhere), len(all), orNone(elsewhere)))
+	}
+	all = slices.DeleteFunc(all, func(p string) bool { ok, _ := e.Selection.Pick(p); return !ok })
 	// More profiles than s6-svscan can supervise: the boot left some out,
 	// and registering them would cross the limit, past which s6-svscan
 	// supervises no new slot at all.
@@ -205,6 +215,13 @@ func checkProfiles(_ context.Context, e *Env) []Finding {
 			"hermes-s6 register --profile "+p)
 	}
 	return r.done(count(len(all), "profile", "profiles") + ", each with a slot")
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, ", ")
 }
 
 // linkTarget is where the symlink p points, as an absolute path when it

@@ -143,7 +143,19 @@ type Summary struct {
 	// LeftOut are the profiles whose slots did not fit in s6-svscan's
 	// limit (not installed).
 	LeftOut []string
+	// Role is the CMD's role when it is not a gateway container
+	// (cmdline.OtherRoles); DashboardContainer is then set too.
+	Role string
+	// NotHere are the profiles the selection gives to other containers,
+	// with why (not installed).
+	NotHere []NotHere
+	// Foreground is the profile the CMD runs in the foreground: its slot is
+	// installed down whatever its desired state.
+	Foreground string
 }
+
+// NotHere is a profile this container does not supervise, and why.
+type NotHere struct{ Profile, Why string }
 
 func (o *Options) defaults() {
 	o.Env.Defaults()
@@ -181,6 +193,9 @@ type run struct {
 	lines map[string]string
 	// announced counts the created slots a rescan already told s6-svscan of.
 	announced int
+	// foreground is the profile the CMD runs in the foreground, "" when
+	// none.
+	foreground string
 	// capacity and budget are s6-svscan's limit and the gateway slots
 	// that fit in it (fit).
 	capacity Capacity
@@ -214,14 +229,21 @@ func (r *run) run(ctx context.Context) error {
 	}
 	r.sweep(ctx)
 
-	// 2. The container's CMD.
+	// 2. The container's CMD: another role (dashboard, serve, gui,
+	// desktop) reconciles no gateway; a foreground gateway keeps its
+	// profile's slot down.
 	cmd, known := r.containerCmd()
-	if known && cmdline.IsDashboard(cmd) {
+	if role := cmdline.Role(cmd); known && role != "" {
 		r.sum.DashboardContainer = true
-		fmt.Fprintf(r.Out, "reconcile: dashboard container (CMD %s): scandir prepared, no slots reconciled\n", strings.Join(cmd, " "))
+		r.sum.Role = role
+		fmt.Fprintf(r.Out, "reconcile: %s container (CMD %s): scandir prepared, no slots reconciled\n", role, strings.Join(cmd, " "))
 		return r.result()
 	}
 	migrate := r.migration(cmd, known)
+	r.foreground = cmdline.Foreground(cmd, r.Getenv)
+	if profile.Validate(r.foreground) != nil {
+		r.foreground = ""
+	}
 
 	// 3. Phase 1 on the volume.
 	rep, err := r.Volume.Scan(ctx, ScanRequest{
@@ -249,7 +271,7 @@ func (r *run) run(ctx context.Context) error {
 	// Boot order (docs/reconcile.md): default first, then sorted, then the dashboard.
 	// Never more slots than s6-svscan supervises: past its limit it
 	// supervises none of the new ones.
-	profiles, left := r.fit(rep.Profiles)
+	profiles, left := r.fit(r.selected(rep.Profiles))
 	var up, rest []ProfileState
 	for _, ps := range profiles {
 		if ps.Desired == state.Running {
@@ -502,9 +524,48 @@ func (r *run) gateway(ctx context.Context, ps ProfileState) {
 	if ps.Migrated {
 		res.Prior = state.None
 	}
+	if ps.Profile == r.foreground && res.Action == Started {
+		// The CMD runs this profile's gateway itself: its slot stays down,
+		// the desired state stays as it is, and the foreground gateway
+		// takes the same lease (docs/scale-out.md).
+		res.Action = Registered
+		r.Log.Info("the CMD runs this profile in the foreground: its slot is installed down", "profile", ps.Profile)
+	}
 	c := r.Slot
 	c.Kind, c.Profile, c.Down = render.Gateway, ps.Profile, res.Action != Started
 	r.install(ctx, &res, c, "profile="+ps.Profile)
+}
+
+// selected keeps the profiles this container supervises (docs/scale-out.md):
+// the selection's, plus the foreground CMD's profile, whose slot holds the
+// lease for the foreground gateway. The rest are reported, not installed.
+func (r *run) selected(ps []ProfileState) []ProfileState {
+	r.sum.Foreground = r.foreground
+	if r.Selection.All() {
+		return ps
+	}
+	if r.DryRun {
+		r.plan("selection: %s", r.Selection)
+	}
+	keep := ps[:0:0]
+	for _, p := range ps {
+		ok, why := r.Selection.Pick(p.Profile)
+		if !ok && p.Profile == r.foreground {
+			ok = true
+		}
+		if ok {
+			keep = append(keep, p)
+			continue
+		}
+		r.sum.NotHere = append(r.sum.NotHere, NotHere{p.Profile, why})
+		if r.DryRun {
+			r.plan("profile=%s not here: %s", p.Profile, why)
+		}
+	}
+	if !r.DryRun {
+		r.Log.Info("selection", "selection", r.Selection.String(), "here", len(keep), "elsewhere", len(r.sum.NotHere))
+	}
+	return keep
 }
 
 // dashboard installs the dashboard slot (docs/reconcile.md: The dashboard slot).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/lock"
 	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/shard"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/internal/state"
 	"github.com/nousresearch/hermes-s6/render"
@@ -344,7 +346,7 @@ func TestLegacyMigration(t *testing.T) {
 }
 
 func TestDashboardContainerDoesOnlyTheRootWork(t *testing.T) {
-	for _, cmd := range []string{`["dashboard"]`, `["hermes","dashboard","--port","9200"]`} {
+	for _, cmd := range []string{`["dashboard"]`, `["hermes","dashboard","--port","9200"]`, `["serve"]`, `["gui"]`, `["hermes","desktop"]`} {
 		t.Run(cmd, func(t *testing.T) {
 			f := newFixture(t)
 			f.env[CmdEnv] = cmd
@@ -359,7 +361,7 @@ func TestDashboardContainerDoesOnlyTheRootWork(t *testing.T) {
 			if !o.sum.DashboardContainer || len(o.sum.Slots) != 0 {
 				t.Fatalf("want a dashboard container and no slots, got %+v", o.sum)
 			}
-			if lines := strings.Split(strings.TrimSpace(o.stdout), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "dashboard container") {
+			if lines := strings.Split(strings.TrimSpace(o.stdout), "\n"); len(lines) != 1 || !strings.Contains(lines[0], o.sum.Role+" container") || o.sum.Role == "" {
 				t.Fatalf("want one line saying so, got %q", o.stdout)
 			}
 			ents, _ := os.ReadDir(f.scandir)
@@ -372,6 +374,80 @@ func TestDashboardContainerDoesOnlyTheRootWork(t *testing.T) {
 				t.Fatal("a dashboard container must not touch the volume")
 			}
 		})
+	}
+}
+
+// The selection decides which profiles get a slot here; the rest are
+// reported with why, and nothing is written for them.
+func TestSelection(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []string{"coder", "team-a", "team-b", "ops"} {
+		f.profile(p)
+		f.state(p, `{"desired_state":"running"}`)
+	}
+	f.state("default", `{"desired_state":"running"}`)
+	o := func() outcome {
+		f.t.Helper()
+		var out, log bytes.Buffer
+		sum, err := Run(context.Background(), Options{
+			Env: config.Env{
+				Layout: profile.Layout{Home: f.home, Scandir: f.scandir},
+				Tools:  s6.Tools{Dir: "/usr/bin"},
+				Slot: render.Config{Home: f.home, Shebang: render.ShebangSh, Hermes: "hermes",
+					LogArchives: render.DefaultLogArchives, LogSize: render.DefaultLogSize, Stderr: "log"},
+				Identity:  account.Resolve(nil),
+				Getenv:    func(k string) string { return f.env[k] },
+				Log:       slog.New(slog.NewTextHandler(&log, nil)),
+				Now:       func() time.Time { return f.now },
+				Selection: shard.Selection{Patterns: []string{"team-*", "coder"}},
+			},
+			Out:    &out,
+			Volume: Local{},
+		})
+		return outcome{sum, err, out.String(), log.String()}
+	}()
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	var got []string
+	for _, r := range o.sum.Slots {
+		got = append(got, r.Name)
+	}
+	if want := []string{"gateway-coder", "gateway-team-a", "gateway-team-b", "dashboard"}; !slices.Equal(got, want) {
+		t.Fatalf("slots: got %v, want %v", got, want)
+	}
+	if len(o.sum.NotHere) != 2 || o.sum.NotHere[0].Profile != "default" || o.sum.NotHere[1].Profile != "ops" ||
+		!strings.Contains(o.sum.NotHere[1].Why, "not named by HERMES_S6_PROFILES=team-*,coder") {
+		t.Fatalf("not here: %+v", o.sum.NotHere)
+	}
+	for _, p := range []string{"gateway-default", "gateway-ops"} {
+		if exists(f.slotDir(p)) {
+			t.Fatalf("%s installed, but it is not selected", p)
+		}
+	}
+}
+
+// A CMD that runs a gateway in the foreground gets that profile's slot
+// installed down, whatever its desired state, which stays as it is.
+func TestForegroundProfileSlotStaysDown(t *testing.T) {
+	for _, c := range []struct{ cmd, env string }{
+		{`["gateway","run","--no-supervise","-p","coder"]`, ""},
+		{`["-p","coder","gateway","run"]`, "1"},
+	} {
+		f := newFixture(t)
+		f.profile("coder")
+		f.state("coder", `{"desired_state":"running"}`)
+		f.state("default", `{"desired_state":"running"}`)
+		f.env[CmdEnv] = c.cmd
+		f.env["HERMES_GATEWAY_NO_SUPERVISE"] = c.env
+		o := f.mustRun()
+		if o.sum.Foreground != "coder" || f.upOnPickup("gateway-coder") || !f.upOnPickup("gateway-default") {
+			t.Fatalf("%s: want gateway-coder down and default up, got %+v", c.cmd, o.sum)
+		}
+		st, err := state.Read(f.home, profile.Layout{Home: f.home}.StateRel("coder"))
+		if err != nil || st.Desired != state.Running {
+			t.Fatalf("%s: the desired state must stay running: %+v %v", c.cmd, st, err)
+		}
 	}
 }
 
