@@ -194,10 +194,13 @@ func Render(c Config) (*Slot, error) {
 		if err != nil {
 			return nil, err
 		}
-		slot.Files = append(slot.Files,
-			File{Path: "data/check", Mode: 0o755, Data: b},
-			File{Path: "notification-fd", Mode: 0o644, Data: []byte(strconv.Itoa(NotificationFD) + "\n")})
+		slot.Files = append(slot.Files, File{Path: "data/check", Mode: 0o755, Data: b})
 	}
+	// Every slot tells s6 when it is ready: a gateway once it holds the
+	// lease and starts, the dashboard once it answers HTTP.
+	slot.Files = append(slot.Files, File{Path: "notification-fd", Mode: 0o644, Data: []byte(strconv.Itoa(NotificationFD) + "\n")})
+	// The logger tells s6 when it holds the lease (s6-log -d).
+	slot.Files = append(slot.Files, File{Path: "log/notification-fd", Mode: 0o644, Data: []byte(strconv.Itoa(NotificationFD) + "\n")})
 	slot.Files = append(slot.Files, File{Path: "type", Mode: 0o644, Data: []byte("longrun\n")})
 	if c.Down {
 		slot.Files = append(slot.Files, File{Path: "down", Mode: 0o644, Data: []byte{}})
@@ -274,7 +277,11 @@ type data struct {
 	Account                string
 	SetUIDGID, S6Log       string
 	PermaFailOn, SvStat    string
-	Self                   string
+	SvWait, SetLock        string
+	NotificationFD         int
+	// GatewayLock: run holds the gateway's own lock (gateway slots).
+	GatewayLock bool
+	Self        string
 	// Notify is the address the readiness check probes ("" when the slot
 	// declares no readiness) and Notifier the s6-notifyoncheck command
 	// line that runs it.
@@ -312,10 +319,14 @@ func (c *Config) data() data {
 		S6Log:       tool("s6-log"),
 		PermaFailOn: tool("s6-permafailon"),
 		SvStat:      tool("s6-svstat"),
-		Self:        cmp.Or(c.Self, "hermes-s6"),
-		MergeStderr: c.Stderr != "console",
-		LogArchives: c.LogArchives,
-		LogSize:     c.LogSize,
+		SvWait:      tool("s6-svwait"),
+		SetLock:     tool("s6-setlock"),
+
+		NotificationFD: NotificationFD,
+		Self:           cmp.Or(c.Self, "hermes-s6"),
+		MergeStderr:    c.Stderr != "console",
+		LogArchives:    c.LogArchives,
+		LogSize:        c.LogSize,
 	}
 	env := append([]EnvVar(nil), c.Env...)
 	sort.Slice(env, func(i, j int) bool { return env[i].Key < env[j].Key })
@@ -338,6 +349,7 @@ func (c *Config) data() data {
 	default:
 		d.Regenerate = "hermes-s6 register --profile " + c.Profile
 		d.LogSubdir = "logs/gateways/" + c.Profile
+		d.GatewayLock = true
 		d.Command = []string{c.Hermes}
 		if c.Profile != profile.Default {
 			d.Command = append(d.Command, "-p", c.Profile)

@@ -148,11 +148,21 @@ func TestRenderContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	logRun := string(slot.File("log/run").Data)
-	if !strings.Contains(logRun, `/command/s6-log 1 n10 s1000000 T "$log_dir"`) {
+	if !strings.Contains(logRun, `-- /command/s6-log -d 3 1 n10 s1000000 T "$log_dir"`) {
 		t.Errorf("log/run lacks the tee-to-stdout s6-log line:\n%s", logRun)
 	}
+	// The lease: the logger holds it; s6-log's lock file is never deleted.
+	if !strings.Contains(logRun, `exec /command/s6-setuidgid hermes /command/s6-setlock "$log_dir/lease" /usr/local/bin/hermes-s6 lease --dir "$log_dir" --`) ||
+		strings.Contains(logRun, "rm ") {
+		t.Errorf("log/run must take the lease with s6-setlock and delete nothing:\n%s", logRun)
+	}
+	if nf := slot.File("log/notification-fd"); nf == nil || string(nf.Data) != "3\n" {
+		t.Errorf("log/notification-fd: want 3, got %+v", nf)
+	}
 	run := string(slot.File("run").Data)
-	for _, want := range []string{"export HERMES_S6_SUPERVISED_CHILD=1", "exec 2>&1", "exec hermes gateway run --replace", "exec /command/s6-setuidgid hermes hermes gateway run --replace"} {
+	for _, want := range []string{"export HERMES_S6_SUPERVISED_CHILD=1", "exec 2>&1", "/command/s6-svwait -U log",
+		`exec /command/s6-setlock "$gateway_lock" hermes gateway run --replace`,
+		`exec /command/s6-setuidgid hermes /command/s6-setlock "$gateway_lock" hermes gateway run --replace`} {
 		if !strings.Contains(run, want) {
 			t.Errorf("run lacks %q:\n%s", want, run)
 		}
@@ -162,7 +172,7 @@ func TestRenderContract(t *testing.T) {
 	}
 	c.Profile = "coder"
 	slot, _ = render.Render(c)
-	if run := string(slot.File("run").Data); !strings.Contains(run, "exec hermes -p coder gateway run --replace") {
+	if run := string(slot.File("run").Data); !strings.Contains(run, `"$gateway_lock" hermes -p coder gateway run --replace`) {
 		t.Errorf("named profile run:\n%s", run)
 	}
 	c.Down = false

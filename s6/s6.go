@@ -113,7 +113,10 @@ func (t Tools) run(ctx context.Context, timeout time.Duration, tool string, args
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout+grace)
+	cancel := context.CancelFunc(func() {})
+	if timeout != Forever {
+		ctx, cancel = context.WithTimeout(ctx, timeout+grace)
+	}
 	defer cancel()
 	argv := append([]string{p}, args...)
 	exec := t.Exec
@@ -295,6 +298,24 @@ func (t Tools) WaitDown(ctx context.Context, timeout time.Duration, dirs ...stri
 	}
 	return err
 }
+
+// WaitReady waits until the service in dir is up and ready (s6-svwait
+// -U): a logger that holds its lease, for instance. A timeout of Forever
+// leaves the wait to ctx alone; ErrTimeout says it ran out.
+func (t Tools) WaitReady(ctx context.Context, timeout time.Duration, dir string) error {
+	args := []string{"-U", dir}
+	if timeout != Forever {
+		args = []string{"-U", "-t", ms(timeout), dir}
+	}
+	_, err := t.run(ctx, timeout, "s6-svwait", args...)
+	if timedOut(err) {
+		return fmt.Errorf("%w after %s waiting for %s to be ready: %w", ErrTimeout, timeout, filepath.Base(dir), err)
+	}
+	return err
+}
+
+// Forever, as a wait's timeout, leaves the wait to its context alone.
+const Forever time.Duration = -1
 
 // Kill sends s6-svc -k: SIGKILL to the service's process. A service that
 // is wanted down stays down.

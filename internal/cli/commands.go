@@ -15,6 +15,7 @@ import (
 
 	"github.com/nousresearch/hermes-s6/internal/broker"
 	"github.com/nousresearch/hermes-s6/internal/control"
+	"github.com/nousresearch/hermes-s6/internal/lease"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/render"
 )
@@ -97,6 +98,7 @@ func (g *globalOpts) commands() []*cli.Command {
 		g.doctorCommand(),
 		g.healthCommand(),
 		probeCommand(),
+		leaseCommand(),
 	}
 }
 
@@ -208,7 +210,7 @@ func (g *globalOpts) lifecycle(n needs, op func(*control.Manager, context.Contex
 }
 
 func (g *globalOpts) listCmd(c *cli.Context) error {
-	m, err := g.manager(c, needs{})
+	m, err := g.manager(c, needs{selection: true})
 	if err != nil {
 		return err
 	}
@@ -239,13 +241,17 @@ type statusJSON struct {
 	// NextTry is the seconds until a slot waiting out its crash backoff
 	// starts its program again; -1 when it is not backing off.
 	NextTry int `json:"next_try"`
+	// Waiting: up, but waiting for the profile's lease; LeaseHolder says
+	// who holds it (null when unknown or not waiting).
+	Waiting     bool          `json:"waiting"`
+	LeaseHolder *lease.Holder `json:"lease_holder"`
 }
 
 func (g *globalOpts) statusCmd(c *cli.Context) error {
 	if c.Args().Present() {
 		return usage(fmt.Errorf("unexpected argument %q (use --profile)", c.Args().First()))
 	}
-	m, err := g.manager(c, needs{})
+	m, err := g.manager(c, needs{selection: true})
 	if err != nil {
 		return err
 	}
@@ -272,6 +278,7 @@ func (g *globalOpts) statusCmd(c *cli.Context) error {
 				Name: r.Name, Supervised: r.Supervised, Up: r.Up, WantUp: r.WantUp,
 				NormallyUp: r.NormallyUp, Ready: r.Ready, PID: r.PID, ExitCode: r.ExitCode,
 				Signal: r.Signal, Seconds: r.Seconds, DesiredState: string(r.Desired), NextTry: -1,
+				Waiting: r.Waiting, LeaseHolder: r.Holder,
 			}
 			if r.BackingOff() {
 				j.NextTry = int(r.Run.NextTry(now) / time.Second)
@@ -301,6 +308,8 @@ func stateWord(r control.SlotStatus, now time.Time) string {
 		return "unsupervised"
 	case r.BackingOff():
 		return fmt.Sprintf("backing off, next try in %ds", int(r.Run.NextTry(now)/time.Second))
+	case r.Waiting:
+		return "waiting for the lease, held by " + holderWord(r.Holder)
 	case r.Up && r.Notifies && !r.Ready:
 		return "up, not ready"
 	case r.Up:
@@ -309,6 +318,13 @@ func stateWord(r control.SlotStatus, now time.Time) string {
 		return "restarting"
 	}
 	return "down"
+}
+
+func holderWord(h *lease.Holder) string {
+	if h == nil {
+		return "another container"
+	}
+	return h.String()
 }
 
 func pidWord(pid int) string {

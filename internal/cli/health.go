@@ -42,7 +42,7 @@ func (g *globalOpts) healthCmd(c *cli.Context) error {
 	if c.Args().Present() {
 		return usage(fmt.Errorf("unexpected argument %q", c.Args().First()))
 	}
-	env, err := g.env(c, needs{})
+	env, err := g.env(c, needs{selection: true})
 	if err != nil {
 		return err
 	}
@@ -91,6 +91,11 @@ func printHealthJSON(w io.Writer, rep *health.Report) error {
 func printHealth(w io.Writer, rep *health.Report) error {
 	if rep.Healthy {
 		_, err := fmt.Fprintf(w, "healthy: %s container, %d slot(s) checked\n", rep.Role, rep.Slots)
+		for _, s := range rep.Standby {
+			if err == nil {
+				_, err = fmt.Fprintf(w, "standby: %s waits for its lease, held by %s\n", s.Slot, s.Holder)
+			}
+		}
 		return err
 	}
 	var b strings.Builder

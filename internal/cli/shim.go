@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,8 +14,10 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/control"
 	"github.com/nousresearch/hermes-s6/internal/drain"
 	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/internal/lease"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/shim"
+	"github.com/nousresearch/hermes-s6/s6"
 )
 
 // shimCommand is the container's CMD wrapper (docs/shim.md).
@@ -104,6 +107,9 @@ func (g *globalOpts) runShim(c *cli.Context, n needs, args []string, noRedirect 
 			return g.startSlot(ctx, c, n, p)
 		},
 		LogDir: g.layout().LogDir,
+		Lease: func(ctx context.Context, p string) ([]string, error) {
+			return g.foregroundLease(ctx, c, p)
+		},
 		Record: func() error {
 			path := os.Getenv(drain.EnvForeground)
 			if path == "" {
@@ -146,4 +152,37 @@ func (g *globalOpts) startSlot(ctx context.Context, c *cli.Context, n needs, p s
 		return nil
 	}
 	return m.Start(ctx, p, w)
+}
+
+// foregroundLease makes a foreground gateway hold its profile's lease like
+// a supervised one (docs/scale-out.md): boot reconcile installed the
+// profile's slot down, and its logger takes the lease; the gateway waits
+// until it has, then runs under s6-setlock on the gateway lock. Without a
+// supervised slot (no s6 tree, or no slot) there is no lease to hold.
+func (g *globalOpts) foregroundLease(ctx context.Context, c *cli.Context, p string) ([]string, error) {
+	if profile.Validate(p) != nil {
+		return nil, nil
+	}
+	l := g.layout()
+	logger := filepath.Join(l.SlotDir(p), "log")
+	if ok, _ := s6.Supervised(logger); !ok {
+		fmt.Fprintf(c.App.ErrWriter, "hermes-s6: warning: no supervised slot %s: this gateway runs without its lease, so another container may run profile %s too\n", profile.SlotName(p), p)
+		return nil, nil
+	}
+	tools := s6.Tools{Dir: g.S6Bin}
+	setlock, err := tools.Path("s6-setlock")
+	if err != nil {
+		return nil, err
+	}
+	if st, err := tools.Status(ctx, logger); err == nil && !st.Ready {
+		who := "another container"
+		if h, ok, _ := lease.ReadHolder(l.Home, l.LogDir(p)); ok {
+			who = h.String()
+		}
+		fmt.Fprintf(c.App.ErrWriter, "hermes-s6: waiting for the lease of profile %s, held by %s\n", p, who)
+	}
+	if err := tools.WaitReady(ctx, s6.Forever, logger); err != nil {
+		return nil, fmt.Errorf("wait for the lease of profile %s: %w", p, err)
+	}
+	return []string{setlock, filepath.Join(l.LogDir(p), lease.GatewayLock)}, nil
 }

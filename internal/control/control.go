@@ -15,11 +15,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nousresearch/hermes-s6/internal/config"
 	"github.com/nousresearch/hermes-s6/internal/hint"
+	"github.com/nousresearch/hermes-s6/internal/lease"
 	"github.com/nousresearch/hermes-s6/internal/lock"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/slot"
@@ -307,7 +309,40 @@ func (m *Manager) up(ctx context.Context, dir string, w Wait, deadline time.Time
 	if w.NoWait {
 		return m.Tools.Up(ctx, dir, s6.NoWait, 0)
 	}
-	return m.Tools.Up(ctx, dir, s6.WaitUp, s6.Remaining(deadline))
+	if err := m.Tools.Up(ctx, dir, s6.WaitUp, s6.Remaining(deadline)); err != nil {
+		return err
+	}
+	m.awaitLease(ctx, dir, deadline)
+	return nil
+}
+
+// LeaseGrace is how long start waits, once s6 has the slot up, for its run
+// script to get the profile's lease and start the program. Normally that
+// takes a few tens of milliseconds; longer means another container holds
+// the lease, and the slot is a standby.
+const LeaseGrace = 2 * time.Second
+
+// awaitLease waits, for up to LeaseGrace, until dir's run script has got
+// the lease and started the program (s6 marks the slot ready then), and
+// says so when the slot stays a standby: that is not an error, the slot
+// starts the gateway when the holder lets go.
+func (m *Manager) awaitLease(ctx context.Context, dir string, deadline time.Time) {
+	if _, err := os.Lstat(filepath.Join(dir, "notification-fd")); err != nil {
+		return // a slot from before readiness: up is all s6 can say
+	}
+	grace := min(LeaseGrace, s6.Remaining(deadline))
+	if err := m.Tools.WaitReady(ctx, grace, dir); err == nil || !errors.Is(err, s6.ErrTimeout) {
+		return
+	}
+	ss := SlotStatus{Name: filepath.Base(dir)}
+	if ss.Name != render.DashboardSlot {
+		ss.Profile = strings.TrimPrefix(ss.Name, profile.SlotPrefix)
+	}
+	who := "another container"
+	if h, ok, err := lease.ReadHolder(m.Layout.Home, ss.LogDir(m.Layout)); err == nil && ok {
+		who = h.String()
+	}
+	m.Log.Warn("up, not started yet: another container may hold the lease (then this slot starts the gateway when it lets go), or its crash backoff runs", "slot", ss.Name, "holder", who)
 }
 
 // Stop records desired state stopped and brings the gateway down, waiting
@@ -393,6 +428,18 @@ type SlotStatus struct {
 	// Notifies is true when the slot declares readiness (a notification-fd
 	// file): only then does s6 ever report it ready.
 	Notifies bool
+	// Waiting is true while the slot is up but waits for its profile's
+	// lease (another container holds it); Holder says who, when known.
+	Waiting bool
+	Holder  *lease.Holder
+}
+
+// LogDir is the slot's log directory on the volume, where its lease is.
+func (s SlotStatus) LogDir(l profile.Layout) string {
+	if s.Profile == "" {
+		return filepath.Join(l.Home, "logs", "dashboard")
+	}
+	return l.LogDir(s.Profile)
 }
 
 // BackingOff reports whether the slot waits out a crash backoff: s6 sees
@@ -425,6 +472,14 @@ func (m *Manager) status(ctx context.Context, name, p string) (SlotStatus, error
 	ss.Run, ss.Ran = slot.ReadRunState(dir)
 	if _, err := os.Lstat(filepath.Join(dir, "notification-fd")); err == nil {
 		ss.Notifies = true
+	}
+	if st.Up {
+		if _, err := os.Lstat(filepath.Join(dir, lease.WaitMarker)); err == nil {
+			ss.Waiting = true
+			if h, ok, err := lease.ReadHolder(m.Layout.Home, ss.LogDir(m.Layout)); err == nil && ok {
+				ss.Holder = &h
+			}
+		}
 	}
 	if st.Supervised && !st.Up && !ss.Ran && st.ExitCode == 0 && st.Signal == "" {
 		ss.ExitCode = -1 // s6-svstat's 0 for a slot that never ran

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nousresearch/hermes-s6/internal/lease"
 	"github.com/nousresearch/hermes-s6/internal/profile"
 	"github.com/nousresearch/hermes-s6/internal/state"
 	"github.com/nousresearch/hermes-s6/s6"
@@ -203,14 +204,19 @@ func checkLogLocks(ctx context.Context, e *Env) []Finding {
 				return true, err
 			}
 			st, err = e.Status(ctx, logger)
-			return st.Up && (!held || pid == st.PID), err
+			return st.Up && (!held || pid == st.PID || !st.Ready), err
 		})
+		// A lock nobody holds blocks nothing (s6-log's lock is an flock),
+		// so a leftover is never reported nor removed.
 		switch {
 		case err != nil:
 			r.warn(fmt.Sprintf("cannot tell whether %s is held: %v", lock, err), asRoot)
-		case !held && !st.Up:
-			r.warn(fmt.Sprintf("%s is a stale s6-log lock: no process holds it and %s's logger is not running", lock, s.Name),
-				e.rmAsRunner(lock))
+		case held && pid != st.PID && st.Up && !st.Ready:
+			who := "another container"
+			if h, ok, _ := lease.ReadHolder(e.Layout.Home, filepath.Dir(lock)); ok {
+				who = h.String()
+			}
+			r.ok(fmt.Sprintf("%s is a standby: its logger waits for the profile's lease, held by %s, and takes over when that container stops", s.Name, who))
 		case held && pid != st.PID:
 			who := fmt.Sprintf("pid %d", pid)
 			if pid <= 0 {
@@ -220,11 +226,11 @@ func checkLogLocks(ctx context.Context, e *Env) []Finding {
 			if st.Up {
 				running = fmt.Sprintf("runs as pid %d", st.PID)
 			}
-			r.fail(fmt.Sprintf("%s is held by %s while %s's logger %s: its s6-log cannot take the log dir", lock, who, s.Name, running),
+			r.fail(fmt.Sprintf("%s is held by %s while %s's logger %s without the profile's lease: its s6-log cannot take the log dir", lock, who, s.Name, running),
 				note(fmt.Sprintf("stop the other s6-log writing %s, then: %s -u %s", filepath.Dir(lock), e.tool("s6-svc"), q(logger))))
 		}
 	}
-	return r.done("no stale s6-log locks")
+	return r.done("every s6-log lock is held by its own slot's logger, or by none")
 }
 
 func checkLoggers(ctx context.Context, e *Env) []Finding {

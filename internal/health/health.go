@@ -80,6 +80,15 @@ type Report struct {
 	Role     string    `json:"role"`
 	Slots    int       `json:"slots"`
 	Problems []Problem `json:"problems"`
+	// Standby are the slots that wait for their profile's lease, held by
+	// another container: healthy (docs/health.md).
+	Standby []Standby `json:"standby"`
+}
+
+// Standby is a slot waiting for its lease.
+type Standby struct {
+	Slot   string `json:"slot"`
+	Holder string `json:"holder"`
 }
 
 // Check looks at the container and returns the report. The error is for
@@ -90,7 +99,7 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 	if o.Grace <= 0 {
 		o.Grace = DefaultGrace
 	}
-	r := &Report{Role: RoleOther, Problems: []Problem{}}
+	r := &Report{Role: RoleOther, Problems: []Problem{}, Standby: []Standby{}}
 	skip := "" // the profile the CMD runs in the foreground: its slot stays down
 	switch args := cmdline.HermesArgs(o.Cmd); {
 	case o.Cmd == nil:
@@ -144,6 +153,13 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 				Fix: fmt.Sprintf("say what you want: hermes-s6 start --profile %s (or stop)", row.Profile)})
 			continue
 		}
+		if row.Waiting {
+			h := "another container"
+			if row.Holder != nil {
+				h = row.Holder.String()
+			}
+			r.Standby = append(r.Standby, Standby{Slot: row.Name, Holder: h})
+		}
 		if wanted {
 			if p, bad := judge(row, o.Grace, now); bad {
 				r.add(p)
@@ -176,6 +192,10 @@ func judge(row control.SlotStatus, grace time.Duration, now time.Time) (Problem,
 	}
 	quick := row.Run.Waiting() || (row.Up && row.Seconds < 60) || (!row.Up && row.WantUp)
 	switch {
+	case row.Waiting:
+		// A standby: another container runs this profile, and this slot
+		// takes over when it stops. That is the deployment working.
+		return p, false
 	case !row.Supervised:
 		p.Problem, p.Fix = "no s6-supervise runs for it", "hermes-s6 doctor"
 	case row.Run.Deaths >= CrashLoopDeaths && quick:

@@ -57,6 +57,11 @@ type Runner struct {
 	// before it becomes one, so the stop drain can give it SIGTERM first
 	// (internal/drain). A failure is said and the gateway runs anyway.
 	Record func() error
+	// Lease, when set, waits until this container holds the foreground
+	// profile's lease and returns the command to put in front of the
+	// gateway so that it holds the gateway lock (docs/scale-out.md); nil
+	// words when there is no slot to hold the lease.
+	Lease func(ctx context.Context, profile string) ([]string, error)
 
 	lookPath func(string) (string, error)
 	exec     func(path string, argv, env []string) error
@@ -94,12 +99,20 @@ func (r *Runner) Run(ctx context.Context, d Decision) error {
 		if d.Reason != "" && !r.Quiet {
 			fmt.Fprintf(r.Stderr, "hermes-s6: %s\n", d.Reason)
 		}
+		argv := d.Argv
+		if r.Lease != nil && d.OptOut {
+			pre, err := r.Lease(ctx, d.Profile)
+			if err != nil {
+				return err
+			}
+			argv = append(pre, argv...)
+		}
 		if r.Record != nil {
 			if err := r.Record(); err != nil {
 				fmt.Fprintf(r.Stderr, "hermes-s6: warning: the stop drain will not know this gateway (%v): on `docker stop` it gets only S6_KILL_GRACETIME\n", err)
 			}
 		}
-		return r.execAs(d.Argv, d.Drop)
+		return r.execAs(argv, d.Drop)
 	case Redirect:
 		return r.redirect(ctx, d)
 	}

@@ -113,6 +113,11 @@ type Decision struct {
 	Drop *account.Account
 	// Err is the refusal (Refuse only), with hints.
 	Err error
+	// OptOut is set on a Foreground decision the operator chose
+	// (--no-supervise, HERMES_GATEWAY_NO_SUPERVISE): boot reconcile
+	// installed the profile's slot down, and the gateway holds its lease
+	// (docs/scale-out.md).
+	OptOut bool
 }
 
 // Input is everything Decide looks at.
@@ -171,8 +176,10 @@ func Decide(in Input) Decision {
 	}
 	switch v := in.getenv(EnvNoSupervise); {
 	case gr.NoSupervise:
+		fg.OptOut = true
 		return why("%s given", NoSuperviseFlag)
 	case cmdline.Truthy(v):
+		fg.OptOut = true
 		return why("%s=%s", EnvNoSupervise, v)
 	case in.getenv(EnvSupervisedChild) != "":
 		return why("already inside its slot (%s is set)", EnvSupervisedChild)

@@ -34,7 +34,7 @@ func mustRender(t *testing.T, c render.Config) *render.Slot {
 func readBack(t *testing.T, dir string) *render.Slot {
 	t.Helper()
 	s := &render.Slot{Name: filepath.Base(dir)}
-	for _, p := range []string{"down", "finish", "log/run", "run", "type"} {
+	for _, p := range []string{"down", "finish", "log/notification-fd", "log/run", "notification-fd", "run", "type"} {
 		fi, err := os.Stat(filepath.Join(dir, p))
 		if os.IsNotExist(err) {
 			continue

@@ -21,6 +21,10 @@ type healthReport struct {
 		Problem string `json:"problem"`
 		Fix     string `json:"fix"`
 	} `json:"problems"`
+	Standby []struct {
+		Slot   string `json:"slot"`
+		Holder string `json:"holder"`
+	} `json:"standby"`
 }
 
 // healthOf runs `health --json` and checks that its exit code agrees with

@@ -35,6 +35,11 @@ type status struct {
 	Seconds      int     `json:"seconds"`
 	DesiredState string  `json:"desired_state"`
 	NextTry      int     `json:"next_try"`
+	Waiting      bool    `json:"waiting"`
+	LeaseHolder  *struct {
+		Host string `json:"host"`
+		PID  int    `json:"pid"`
+	} `json:"lease_holder"`
 }
 
 func statusOf(t *testing.T, tr *s6tree.Tree, p string) status {
