@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -581,6 +582,72 @@ func TestBootLogRotation(t *testing.T) {
 				t.Fatalf("below the threshold the lines must be appended (log is %d bytes)", len(cur))
 			}
 		})
+	}
+}
+
+// Containers on one volume append to one boot log at once, across a
+// rotation: every line lands whole, exactly once, in the log or its .1,
+// and the log is rotated once.
+func TestBootLogConcurrentAppends(t *testing.T) {
+	home := t.TempDir()
+	p := BootLogPath(home)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := "2026-01-01T00:00:00Z profile=old prior_state=none action=registered\n"
+	if err := os.WriteFile(p, []byte(strings.Repeat(old, BootLogMax/len(old)-20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	rotations := make(chan bool, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				line := fmt.Sprintf("2026-01-01T00:00:00Z profile=w%d-%d prior_state=none action=registered", w, i)
+				rep, err := appendBootLog(BootLogRequest{Home: home, Lines: []string{line}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				rotations <- rep.Rotated
+			}
+		}()
+	}
+	wg.Wait()
+	close(rotations)
+	rotated := 0
+	for r := range rotations {
+		if r {
+			rotated++
+		}
+	}
+	var all []byte
+	for _, f := range []string{p + ".1", p} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	seen := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(all), old, ""), "\n"), "\n") {
+		if !regexp.MustCompile(BootLine).MatchString(l) {
+			t.Fatalf("a torn or mixed line: %q", l)
+		}
+		seen[l]++
+	}
+	for w := range writers {
+		for i := range each {
+			if n := seen[fmt.Sprintf("2026-01-01T00:00:00Z profile=w%d-%d prior_state=none action=registered", w, i)]; n != 1 {
+				t.Fatalf("line w%d-%d written %d times", w, i, n)
+			}
+		}
+	}
+	if rotated != 1 {
+		t.Fatalf("rotated %d times, want once", rotated)
 	}
 }
 

@@ -213,7 +213,10 @@ func BootLogPath(home string) string {
 
 // appendBootLog appends lines to the boot log, first rotating a log that
 // has reached BootLogMax to .1 (replacing an older .1). The log itself is
-// never followed through a symlink.
+// never followed through a symlink. Several containers may share the
+// volume: the lines go out in one write on an O_APPEND descriptor, so they
+// never interleave with another container's, and the rotation happens
+// under an flock of the log, so two containers never both rotate it.
 func appendBootLog(req BootLogRequest) (*BootLogReport, error) {
 	if !filepath.IsAbs(req.Home) {
 		return nil, fmt.Errorf("home %q: want an absolute path", req.Home)
@@ -223,30 +226,53 @@ func appendBootLog(req BootLogRequest) (*BootLogReport, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return nil, fmt.Errorf("boot log: %w", err)
 	}
-	fi, err := os.Lstat(p)
-	switch {
-	case err == nil && fi.Mode().IsRegular() && fi.Size() >= BootLogMax:
-		if err := os.Rename(p, p+".1"); err != nil {
-			return nil, fmt.Errorf("boot log: rotate: %w", err)
-		}
-		rep.Rotated = true
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("boot log: %w", err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("boot log: %w", err)
-	}
 	var b []byte
 	for _, l := range req.Lines {
 		b = append(append(b, l...), '\n')
 	}
+	for range 3 {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("boot log: %w", err)
+		}
+		again, rotated, err := writeBootLog(f, p, b)
+		f.Close() // and with it the flock
+		if err != nil {
+			return nil, err
+		}
+		rep.Rotated = rep.Rotated || rotated
+		if !again {
+			return rep, nil
+		}
+	}
+	return nil, fmt.Errorf("boot log %s: rotated under us again and again", p)
+}
+
+// writeBootLog writes b to f, the boot log opened at p, under an flock.
+// It writes nothing and asks to be called again on a fresh descriptor when
+// it rotated the log first (rotated), or another container just had.
+func writeBootLog(f *os.File, p string, b []byte) (again, rotated bool, err error) {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return false, false, fmt.Errorf("boot log %s: lock: %w", p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false, false, fmt.Errorf("boot log %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return false, false, fmt.Errorf("boot log %s is not a regular file", p)
+	}
+	if now, err := os.Lstat(p); err != nil || !os.SameFile(fi, now) {
+		return true, false, nil // rotated by another container: use the new log
+	}
+	if fi.Size() >= BootLogMax {
+		if err := os.Rename(p, p+".1"); err != nil {
+			return false, false, fmt.Errorf("boot log: rotate: %w", err)
+		}
+		return true, true, nil
+	}
 	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("boot log %s: %w", p, err)
+		return false, false, fmt.Errorf("boot log %s: %w", p, err)
 	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("boot log %s: %w", p, err)
-	}
-	return rep, nil
+	return false, false, nil
 }
