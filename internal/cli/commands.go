@@ -218,10 +218,20 @@ func (g *globalOpts) listCmd(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	noteSelection(c, m)
 	for _, p := range ps {
 		fmt.Fprintln(c.App.Writer, p)
 	}
 	return nil
+}
+
+// noteSelection says on stderr which profiles this container supervises,
+// when it is not all of them (docs/scale-out.md): a profile missing from
+// list or status may be another container's.
+func noteSelection(c *cli.Context, m *control.Manager) {
+	if !m.Selection.All() {
+		fmt.Fprintf(c.App.ErrWriter, "hermes-s6: this container supervises %s; other profiles are other containers' (reconcile --dry-run lists them)\n", m.Selection)
+	}
 }
 
 // statusJSON is one element of `status --json` (README: Commands; docs/lifecycle.md).
@@ -264,6 +274,8 @@ func (g *globalOpts) statusCmd(c *cli.Context) error {
 		rows = []control.SlotStatus{ss}
 	} else if rows, err = m.StatusAll(c.Context); err != nil {
 		return err
+	} else {
+		noteSelection(c, m)
 	}
 	for _, r := range rows {
 		if r.Problem != nil {

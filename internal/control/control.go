@@ -456,6 +456,11 @@ func (m *Manager) Status(ctx context.Context, p string) (SlotStatus, error) {
 		return SlotStatus{}, err
 	}
 	if err := m.checkRegistered(p); err != nil {
+		if ok, why := m.Selection.Pick(p); !ok {
+			// Not a missing registration: another container runs it.
+			return SlotStatus{}, hint.With(fmt.Errorf("%w: profile %s is not supervised in this container: %s", ErrNotRegistered, p, why),
+				"ask the container that runs it (docs/scale-out.md)")
+		}
 		return SlotStatus{}, err
 	}
 	return m.status(ctx, profile.SlotName(p), p)
