@@ -101,11 +101,14 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 	}
 	r := &Report{Role: RoleOther, Problems: []Problem{}, Standby: []Standby{}}
 	skip := "" // the profile the CMD runs in the foreground: its slot stays down
+	gateways := true // reconcile installed this container's gateway slots
 	switch args := cmdline.HermesArgs(o.Cmd); {
 	case o.Cmd == nil:
 		r.Role = RoleSupervisor
 	case cmdline.IsDashboard(o.Cmd):
-		r.Role = RoleDashboard
+		r.Role, gateways = RoleDashboard, false
+	case cmdline.Role(o.Cmd) != "":
+		gateways = false // serve, gui, desktop: no gateway here
 	default:
 		if gr, ok := cmdline.ParseGatewayRun(args); ok {
 			r.Role, skip = RoleSupervisor, ""
@@ -141,7 +144,7 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 	now := m.Now()
 	dashboard := cmdline.Truthy(o.Getenv("HERMES_DASHBOARD"))
 	for _, row := range rows {
-		if row.Profile != "" && row.Profile == skip {
+		if row.Profile != "" && (row.Profile == skip || !gateways) {
 			continue
 		}
 		r.Slots++
@@ -166,7 +169,7 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 			}
 		}
 	}
-	if o.LeftOut != nil {
+	if o.LeftOut != nil && gateways {
 		for _, p := range o.LeftOut() {
 			if p == skip {
 				continue

@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -227,4 +230,55 @@ func TestReadersNoTreeExit4(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A foreground container checks its own gateway: healthy while the
+// recorded process runs (its profile's down slot is not judged), unhealthy
+// once it has exited. A dashboard container checks its dashboard answers.
+func TestHealthOfOtherRoles(t *testing.T) {
+	tr := s6tree.Start(t)
+	setState(t, tr, "default", `{"desired_state":"running"}`)
+	fgCmd := `HERMES_S6_CMD=["gateway","run","--no-supervise"]`
+	if r := tr.RunEnv(t, []string{fgCmd}, "reconcile"); r.Code != 0 {
+		t.Fatalf("reconcile: %s", r)
+	}
+	record := filepath.Join(tr.Root, "foreground")
+	// The foreground gateway: a process of our own, recorded as the shim
+	// records it (pid and start time).
+	gw := exec.Command("sleep", "300")
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Process.Kill(); gw.Wait() })
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", gw.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	writeFile(t, record, fmt.Sprintf("%d %s\n", gw.Process.Pid, f[19]))
+	h := healthOf(t, tr, fgCmd)
+	if !h.Healthy || h.Role != "foreground" {
+		t.Fatalf("foreground gateway running, its slot down: want healthy (role foreground), got %+v", h)
+	}
+	gw.Process.Kill()
+	gw.Wait()
+	h = healthOf(t, tr, fgCmd)
+	if h.Healthy || !problemWith(h, "gateway (CMD)", "the foreground gateway has exited") {
+		t.Fatalf("foreground gateway gone: want unhealthy naming it, got %+v", h)
+	}
+
+	port := freePort(t)
+	dashCmd := fmt.Sprintf(`HERMES_S6_CMD=["dashboard","--host","0.0.0.0","--port","%s"]`, port)
+	h = healthOf(t, tr, dashCmd)
+	if h.Healthy || h.Role != "dashboard" || !problemWith(h, "dashboard (CMD)", "does not answer HTTP on 127.0.0.1:"+port) {
+		t.Fatalf("dashboard container with nothing listening: want unhealthy, got %+v", h)
+	}
+	_, standin := s6tree.Binaries(t)
+	dash := exec.Command(standin, "dashboard", "--host", "127.0.0.1", "--port", port)
+	dash.Env = append(os.Environ(), "HERMES_HOME="+tr.Home)
+	if err := dash.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dash.Process.Kill(); dash.Wait() })
+	healthUntil(t, tr, "the dashboard container healthy", func(h healthReport) bool { return h.Healthy && h.Role == "dashboard" }, dashCmd)
 }
