@@ -71,6 +71,16 @@ func setup(t *testing.T) {
 	t.Parallel()
 }
 
+// setupAlone is setup for a test that times something against a bound:
+// it runs before the parallel tests start, with the engine to itself, so
+// that the other tests' containers do not count in its time.
+func setupAlone(t *testing.T) {
+	t.Helper()
+	if cfg.image == "" {
+		t.Skip("HERMES_S6_E2E_IMAGE unset: run `make e2e`")
+	}
+}
+
 // result is one finished command.
 type result struct {
 	argv   []string

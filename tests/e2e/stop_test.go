@@ -79,7 +79,7 @@ func waitBanner(c *container, p string) {
 // desired state is byte for byte what it was, and docker start brings the
 // gateway back.
 func TestDockerStop(t *testing.T) {
-	setup(t)
+	setupAlone(t)
 	c := startDetached(t, nil, "gateway", "run")
 	c.waitSlot("gateway-default", "up", func(s svstat) bool { return s.up && s.pid > 0 })
 	waitBanner(c, "default")
@@ -182,7 +182,7 @@ func TestDockerStopForeground(t *testing.T) {
 // Several gateways and the dashboard drain at once: the stop takes about
 // as long as the slowest drain, not the sum of them.
 func TestDockerStopParallel(t *testing.T) {
-	setup(t)
+	setupAlone(t)
 	const drain = 3 * time.Second
 	c := startDetached(t, []string{"-e", "HERMES_DASHBOARD=1", "-e", "HERMES_STANDIN_DRAIN=" + drain.String()}, "gateway", "run")
 	c.waitSlot("gateway-default", "up", func(s svstat) bool { return s.up })
