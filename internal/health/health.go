@@ -100,7 +100,7 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 		o.Grace = DefaultGrace
 	}
 	r := &Report{Role: RoleOther, Problems: []Problem{}, Standby: []Standby{}}
-	skip := "" // the profile the CMD runs in the foreground: its slot stays down
+	skip := ""       // the profile the CMD runs in the foreground: its slot stays down
 	gateways := true // reconcile installed this container's gateway slots
 	switch args := cmdline.HermesArgs(o.Cmd); {
 	case o.Cmd == nil:
