@@ -40,6 +40,7 @@ type fixture struct {
 	scandir string
 	env     map[string]string
 	now     time.Time
+	sel     shard.Selection
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -95,10 +96,11 @@ func (f *fixture) run(dryRun bool) outcome {
 			Tools:  s6.Tools{Dir: "/usr/bin"},
 			Slot: render.Config{Home: f.home, Shebang: render.ShebangSh, Hermes: "hermes",
 				LogArchives: render.DefaultLogArchives, LogSize: render.DefaultLogSize, Stderr: "log"},
-			Identity: account.Resolve(nil),
-			Getenv:   func(k string) string { return f.env[k] },
-			Log:      slog.New(slog.NewTextHandler(&log, nil)),
-			Now:      func() time.Time { return f.now },
+			Identity:  account.Resolve(nil),
+			Getenv:    func(k string) string { return f.env[k] },
+			Log:       slog.New(slog.NewTextHandler(&log, nil)),
+			Now:       func() time.Time { return f.now },
+			Selection: f.sel,
 		},
 		DryRun: dryRun,
 		Out:    &out,
@@ -387,26 +389,8 @@ func TestSelection(t *testing.T) {
 		f.state(p, `{"desired_state":"running"}`)
 	}
 	f.state("default", `{"desired_state":"running"}`)
-	o := func() outcome {
-		f.t.Helper()
-		var out, log bytes.Buffer
-		sum, err := Run(context.Background(), Options{
-			Env: config.Env{
-				Layout: profile.Layout{Home: f.home, Scandir: f.scandir},
-				Tools:  s6.Tools{Dir: "/usr/bin"},
-				Slot: render.Config{Home: f.home, Shebang: render.ShebangSh, Hermes: "hermes",
-					LogArchives: render.DefaultLogArchives, LogSize: render.DefaultLogSize, Stderr: "log"},
-				Identity:  account.Resolve(nil),
-				Getenv:    func(k string) string { return f.env[k] },
-				Log:       slog.New(slog.NewTextHandler(&log, nil)),
-				Now:       func() time.Time { return f.now },
-				Selection: shard.Selection{Patterns: []string{"team-*", "coder"}},
-			},
-			Out:    &out,
-			Volume: Local{},
-		})
-		return outcome{sum, err, out.String(), log.String()}
-	}()
+	f.sel = shard.Selection{Patterns: []string{"team-*", "coder"}}
+	o := f.run(false)
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
