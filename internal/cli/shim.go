@@ -16,6 +16,7 @@ import (
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/lease"
 	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/shard"
 	"github.com/nousresearch/hermes-s6/internal/shim"
 	"github.com/nousresearch/hermes-s6/s6"
 )
@@ -135,6 +136,14 @@ func (g *globalOpts) startSlot(ctx context.Context, c *cli.Context, n needs, p s
 	m, err := g.manager(c, n)
 	if err != nil {
 		return err
+	}
+	host, _ := os.Hostname()
+	sel, err := shard.FromEnv(os.Getenv, host)
+	if err != nil {
+		return usage(err)
+	}
+	if ok, why := sel.Pick(p); !ok {
+		return &shim.NotHereError{Profile: p, Why: why, Selection: sel.String()}
 	}
 	// The shim hands the gateway to s6 and does not wait for it to come up:
 	// a gateway that exits at once (78, a configuration error) is parked by

@@ -124,16 +124,35 @@ func (r *Runner) Run(ctx context.Context, d Decision) error {
 // until SIGTERM (exit 143) or SIGINT (exit 130).
 func (r *Runner) redirect(ctx context.Context, d Decision) error {
 	slot := profile.SlotName(d.Profile)
-	if err := r.Start(ctx, d.Profile); err != nil {
+	var elsewhere *NotHereError
+	switch err := r.Start(ctx, d.Profile); {
+	case errors.As(err, &elsewhere):
+		// A shard that does not own the CMD's profile: the container holds
+		// the others' slots and starts nothing of its own.
+		fmt.Fprintf(r.Stderr, "hermes-s6: gateway run: profile %s is not supervised in this container (%s); it runs where its shard is. This container supervises %s.\n", d.Profile, elsewhere.Why, elsewhere.Selection)
+	case err != nil:
 		err = fmt.Errorf("gateway run: the supervised slot %s did not start, so no gateway runs: %w", slot, err)
 		return hint.With(err, "to run the gateway unsupervised in the foreground instead, add "+NoSuperviseFlag+" or set "+EnvNoSupervise+"=1")
+	default:
+		fmt.Fprint(r.Stderr, Breadcrumb(d.Profile, r.LogDir(d.Profile)))
 	}
-	fmt.Fprint(r.Stderr, Breadcrumb(d.Profile, r.LogDir(d.Profile)))
 	err := r.execAs(d.Argv, d.Drop)
 	code := r.hold(func() {
 		fmt.Fprintf(r.Stderr, "hermes-s6: cannot run `%s` (%v): holding the container open in this process instead; waiting for SIGTERM\n", strings.Join(d.Argv, " "), err)
 	})
 	return Exit(code)
+}
+
+// NotHereError is what Runner.Start returns when the CMD's profile belongs
+// to another container (HERMES_S6_PROFILES, shards: docs/scale-out.md):
+// the redirect then starts nothing and holds the container for the slots
+// it does supervise.
+type NotHereError struct {
+	Profile, Why, Selection string
+}
+
+func (e *NotHereError) Error() string {
+	return "profile " + e.Profile + " is not supervised in this container: " + e.Why
 }
 
 // Breadcrumb is what the redirect says on stderr (docker logs): where the

@@ -111,3 +111,23 @@ func TestProfilesSelection(t *testing.T) {
 		t.Fatal("ops is not selected")
 	}
 }
+
+// In a shard that does not own the CMD's profile, `gateway run` starts
+// nothing of its own: it says where the profile runs and holds the
+// container for the slots this shard supervises.
+func TestShimInAShardThatDoesNotOwnTheProfile(t *testing.T) {
+	tr := s6tree.Start(t)
+	other := 1 - shard.Owner("default", 2)
+	env := append(s6Roots(t, "s6-svscan"), fmt.Sprintf("HERMES_S6_SHARD=%d/2", other))
+	if r := tr.RunEnv(t, env, "reconcile"); r.Code != 0 {
+		t.Fatalf("reconcile: %s", r)
+	}
+	sh := startBg(t, tr, env, "shim", "--", "gateway", "run")
+	sh.await(t, tr, "the shim to hold the container", func() bool { return sh.cmdline() == "sleep\x00infinity\x00" })
+	if !strings.Contains(sh.stderr.String(), "profile default is not supervised in this container (shard ") {
+		t.Errorf("the shim should say where default runs:\n%s", sh.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(tr.Scandir, "gateway-default")); err == nil {
+		t.Fatal("gateway-default was installed in a shard that does not own it")
+	}
+}
