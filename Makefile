@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X github.com/nousresearch/hermes-s6/internal/cli.Version=$(VE
 TAGS     := urfave_cli_no_docs
 export CGO_ENABLED := 0
 
-.PHONY: all build deps test unit lint run bench fuzz base-image e2e-image e2e e2e-bench image clean
+.PHONY: all build deps test unit lint deploy-test run bench fuzz base-image e2e-image e2e e2e-bench image clean
 
 all: build
 
@@ -17,7 +17,7 @@ build: ## static binaries in bin/
 deps: ## install Debian's s6, execline and shellcheck when missing (root), else say what to install
 	scripts/deps.sh
 
-test: deps lint ## every test tier that needs no Docker: unit, golden, shellcheck, integration on real s6
+test: deps lint deploy-test ## every test tier that needs no Docker: unit, golden, shellcheck, integration on real s6, the deployments' rules
 	$(GO) test -count=1 ./...
 
 unit: ## the tests that need no s6 tree: unit, golden, shellcheck of rendered scripts, fuzz seeds
@@ -25,6 +25,11 @@ unit: ## the tests that need no s6 tree: unit, golden, shellcheck of rendered sc
 
 lint: ## gofmt, go vet, staticcheck, shellcheck on shipped shell
 	scripts/lint.sh
+
+# deploy/ is a module of its own (k8s.io/api stays out of the binary's);
+# its Docker tests run in make e2e, so HERMES_S6_E2E_IMAGE is cleared here.
+deploy-test: ## the deployments in deploy/ read strictly and checked by rule (docs/deploy.md)
+	cd deploy && $(GO) mod tidy -diff && $(GO) vet ./... && HERMES_S6_E2E_IMAGE= $(GO) test -count=1 ./...
 
 run: deps build ## the main job on a built-in default: a private s6 tree, the default profile started, status and its log
 	scripts/demo.sh

@@ -4,7 +4,8 @@
 #
 #   scripts/e2e/run.sh base-image   the offline Debian base image
 #   scripts/e2e/run.sh e2e-image    the image's e2e stage (stand-in gateway)
-#   scripts/e2e/run.sh e2e          e2e-image, then the tests in tests/e2e
+#   scripts/e2e/run.sh e2e          e2e-image, then the tests in tests/e2e,
+#                                   then the deployments' (deploy/, docs/deploy.md)
 #   scripts/e2e/run.sh bench        e2e-image and its floor, then the benchmarks
 #   scripts/e2e/run.sh image        the release image; without PyPI, its
 #                                   runtime stage (no gateway), said loudly
@@ -30,6 +31,8 @@
 #   E2E_IMAGE            tag of the e2e image (default
 #                        hermes-s6:e2e-s6-overlay-$S6_OVERLAY_VERSION)
 #   E2E_GO_TEST_FLAGS    extra `go test` flags, e.g. '-run TestDockerStop'
+#   E2E_DEPLOY_TEST_FLAGS  the same for the deployments' tests, e.g.
+#                        '-run TestCompose'; '-run ^$' skips them
 #   E2E_PARALLEL         tests run at once (default 3)
 #   E2E_BENCH_RUNS       boots per image in the benchmark (default 11)
 #   IMAGE_TAG            tag of the release image (default hermes-agent:latest)
@@ -67,6 +70,16 @@ cleanup() {
       docker rm -f -v $ids >/dev/null
       say "removed $(echo "$ids" | wc -l) container(s) of run $run_id"
     fi
+    # The deployments' tests also make networks (compose) and volumes (a
+    # pod's emptyDirs), labelled the same way.
+    for kind in network volume; do
+      ids=$(docker "$kind" ls -q --filter "label=hermes-s6-e2e.run=$run_id")
+      if [ -n "$ids" ]; then
+        # shellcheck disable=SC2086 # one word per id
+        docker "$kind" rm $ids >/dev/null
+        say "removed $(echo "$ids" | wc -l) $kind(s) of run $run_id"
+      fi
+    done
   fi
   if [ -n "$servedir_pid" ]; then
     kill "$servedir_pid" 2>/dev/null
@@ -231,6 +244,22 @@ go_test() {
   return "$rc"
 }
 
+# deploy_test: the deployments' tests (deploy/, a Go module of its own) on
+# the image under test: the StatefulSet's pods emulated under Docker, and
+# the compose files brought up with docker-compose.
+deploy_test() {
+  command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
+  t0=$(date +%s)
+  set +e
+  # shellcheck disable=SC2086 # E2E_DEPLOY_TEST_FLAGS is a list of flags
+  (cd deploy && HERMES_S6_E2E_IMAGE=$image HERMES_S6_E2E_RUN_ID=$run_id \
+    "$GO" test -count=1 -v -timeout 20m -parallel "${E2E_PARALLEL:-3}" ${E2E_DEPLOY_TEST_FLAGS:-} ./...)
+  rc=$?
+  set -e
+  say "deploy go test: exit $rc in $(elapsed "$t0")"
+  return "$rc"
+}
+
 start=$(date +%s)
 case $mode in
   base-image)
@@ -246,7 +275,11 @@ case $mode in
     ensure_engine
     s6_source
     e2e_image
-    go_test -skip '^TestBench'
+    # Both suites run; either failing fails the run.
+    failed=0
+    go_test -skip '^TestBench' || failed=$?
+    deploy_test || failed=$?
+    [ "$failed" -eq 0 ] || exit "$failed"
     ;;
   bench)
     ensure_engine
