@@ -178,6 +178,9 @@ func TestCrash(t *testing.T) {
 		setup(t)
 		c := startDetached(t, nil, "gateway", "run")
 		s := c.waitSlot("gateway-default", "up", func(s svstat) bool { return s.up && s.pid > 0 })
+		// Up is the run script (root's) until it holds the lease and execs
+		// the gateway, with the same pid: the banner says it has.
+		waitBanner(c, "default")
 		c.mustExec("hermes", "kill", "-9", strconv.Itoa(s.pid))
 		c.waitSlot("gateway-default", fmt.Sprintf("up again with a pid other than %d", s.pid), func(n svstat) bool {
 			return n.up && n.pid > 0 && n.pid != s.pid
