@@ -225,6 +225,7 @@ func (t Tools) RescanPrune(ctx context.Context, scandir string) error {
 const (
 	NoWait  = ""
 	WaitUp  = "-wu" // the process is up
+	WaitRdy = "-wU" // up and ready (notification-fd)
 	WaitDn  = "-wd" // the process is down
 	WaitFin = "-wD" // down and ./finish has completed
 )
@@ -279,9 +280,9 @@ func timedOut(err error) bool {
 }
 
 // waitFlag is the s6-svwait option for each wait condition.
-var waitFlag = map[string]string{WaitUp: "-u", WaitDn: "-d", WaitFin: "-D"}
+var waitFlag = map[string]string{WaitUp: "-u", WaitRdy: "-U", WaitDn: "-d", WaitFin: "-D"}
 
-var waitWord = map[string]string{WaitUp: "up", WaitDn: "down", WaitFin: "down with finish done"}
+var waitWord = map[string]string{WaitUp: "up", WaitRdy: "up and ready", WaitDn: "down", WaitFin: "down with finish done"}
 
 // WaitDown blocks until every service in dirs is down and its finish
 // script has completed (s6-svwait -D -a), up to timeout. One s6-svwait

@@ -309,40 +309,47 @@ func (m *Manager) up(ctx context.Context, dir string, w Wait, deadline time.Time
 	if w.NoWait {
 		return m.Tools.Up(ctx, dir, s6.NoWait, 0)
 	}
-	if err := m.Tools.Up(ctx, dir, s6.WaitUp, s6.Remaining(deadline)); err != nil {
+	if _, err := os.Lstat(filepath.Join(dir, "notification-fd")); err != nil {
+		// A slot from before readiness: up is all s6 can say.
+		return m.Tools.Up(ctx, dir, s6.WaitUp, s6.Remaining(deadline))
+	}
+	// Ready means the program started: past its backoff, holding the
+	// lease. One s6-svwait -U, normally; a slot still not ready after
+	// LeaseGrace is up and waiting for something that may take long.
+	err := m.Tools.Up(ctx, dir, s6.WaitRdy, min(LeaseGrace, s6.Remaining(deadline)))
+	if !errors.Is(err, s6.ErrTimeout) || time.Until(deadline) <= 0 {
 		return err
 	}
-	m.awaitLease(ctx, dir, deadline)
-	return nil
+	if st, serr := m.Tools.Status(ctx, dir); serr == nil && st.Up {
+		m.notStarted(dir)
+		return nil
+	}
+	return m.Tools.Up(ctx, dir, s6.WaitUp, s6.Remaining(deadline))
 }
 
-// LeaseGrace is how long start waits, once s6 has the slot up, for its run
-// script to get the profile's lease and start the program. Normally that
-// takes a few tens of milliseconds; longer means another container holds
-// the lease, and the slot is a standby.
+// LeaseGrace is how long start waits for a slot to be ready: its run
+// script past its backoff, holding the profile's lease, its program
+// started. Normally that takes a few tens of milliseconds; longer means
+// another container holds the lease (a standby) or a backoff runs.
 const LeaseGrace = 2 * time.Second
 
-// awaitLease waits, for up to LeaseGrace, until dir's run script has got
-// the lease and started the program (s6 marks the slot ready then), and
-// says so when the slot stays a standby: that is not an error, the slot
-// starts the gateway when the holder lets go.
-func (m *Manager) awaitLease(ctx context.Context, dir string, deadline time.Time) {
-	if _, err := os.Lstat(filepath.Join(dir, "notification-fd")); err != nil {
-		return // a slot from before readiness: up is all s6 can say
-	}
-	grace := min(LeaseGrace, s6.Remaining(deadline))
-	if err := m.Tools.WaitReady(ctx, grace, dir); err == nil || !errors.Is(err, s6.ErrTimeout) {
-		return
-	}
+// notStarted says why a slot s6 has up has not started its program: a
+// standby (another container holds the lease: it starts the gateway when
+// that container lets go) or a crash backoff. Neither is an error.
+func (m *Manager) notStarted(dir string) {
 	ss := SlotStatus{Name: filepath.Base(dir)}
 	if ss.Name != render.DashboardSlot {
 		ss.Profile = strings.TrimPrefix(ss.Name, profile.SlotPrefix)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, lease.WaitMarker)); err != nil {
+		m.Log.Warn("up, not started yet: its crash backoff or readiness check runs (hermes-s6 status says which)", "slot", ss.Name)
+		return
 	}
 	who := "another container"
 	if h, ok, err := lease.ReadHolder(m.Layout.Home, ss.LogDir(m.Layout)); err == nil && ok {
 		who = h.String()
 	}
-	m.Log.Warn("up, not started yet: another container may hold the lease (then this slot starts the gateway when it lets go), or its crash backoff runs", "slot", ss.Name, "holder", who)
+	m.Log.Warn("up as a standby: another container holds the lease, and this slot starts the gateway when it lets go", "slot", ss.Name, "holder", who)
 }
 
 // Stop records desired state stopped and brings the gateway down, waiting

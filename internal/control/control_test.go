@@ -181,7 +181,8 @@ func TestRestartOrder(t *testing.T) {
 		if down < 0 || finished < 0 || up < 0 || up < down || up < finished {
 			t.Fatalf("noWait=%t: want s6-svc -d and s6-svwait -D before s6-svc -u; calls:\n%s", noWait, strings.Join(f.s6.seen(), "\n"))
 		}
-		if waitedUp := f.s6.index("s6-svwait -u") >= 0; waitedUp == noWait {
+		// A slot that declares readiness is waited for up and ready (-U).
+		if waitedUp := f.s6.index("s6-svwait -U") >= 0; waitedUp == noWait {
 			t.Errorf("noWait=%t: waited for up: %t; calls:\n%s", noWait, waitedUp, strings.Join(f.s6.seen(), "\n"))
 		}
 		if d := f.desired("default"); d != state.Running {
@@ -207,8 +208,8 @@ func TestStartStopRecordIntent(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "down")); !os.IsNotExist(err) {
 		t.Errorf("after start the down file is still there: %v", err)
 	}
-	if f.s6.index("s6-svc -u "+dir) < 0 || f.s6.index("s6-svwait -u") < 0 {
-		t.Errorf("start did not send -u and wait for up:\n%s", strings.Join(f.s6.seen(), "\n"))
+	if f.s6.index("s6-svc -u "+dir) < 0 || f.s6.index("s6-svwait -U") < 0 {
+		t.Errorf("start did not send -u and wait for up and ready:\n%s", strings.Join(f.s6.seen(), "\n"))
 	}
 
 	if err := f.m.Stop(ctx, "default", wait); err != nil {

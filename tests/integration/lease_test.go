@@ -82,7 +82,7 @@ func TestLeaseTwoContainersOneVolume(t *testing.T) {
 
 	b := sharing(t, a)
 	r := b.MustRun(t, "register", "--profile", "default", "--start")
-	if !strings.Contains(r.Stderr, "another container may hold the lease") {
+	if !strings.Contains(r.Stderr, "up as a standby: another container holds the lease") {
 		t.Errorf("register --start on a standby should say it waits: %s", r)
 	}
 	st := eventually(t, b, "default", "B waiting for the lease", func(s status) bool { return s.Waiting })

@@ -103,11 +103,15 @@ func TestLifecycle(t *testing.T) {
 	}
 	first := st.PID
 
+	banners := strings.Count(tr.Output(), banner)
 	tr.MustRun(t, "restart", "--profile", p)
 	st = statusOf(t, tr, p)
 	if !st.Up || !st.WantUp || st.PID <= 0 || st.PID == first || st.DesiredState != "running" {
 		t.Fatalf("after restart want up with a new pid (old %d); got %+v", first, st)
 	}
+	// Ready is the moment run execs the gateway; the stand-in says when it
+	// has started (and handles SIGTERM), which the stop below relies on.
+	tr.Eventually(t, wait, "the restarted gateway's banner", func() bool { return strings.Count(tr.Output(), banner) > banners })
 	if pidAlive(first) {
 		t.Fatalf("old gateway pid %d still alive after restart", first)
 	}
