@@ -132,6 +132,11 @@ func (g *globalOpts) startSlot(ctx context.Context, c *cli.Context, n needs, p s
 	if err := profile.Validate(p); err != nil {
 		return hint.With(err, "profile names look like coder, ops-2 or team_a")
 	}
+	// The profiles this container supervises: a profile that another
+	// container's selection runs gets no slot here (boot reconcile did not
+	// install it either), or every shard would register it and the first
+	// to boot would run it (docs/scale-out.md).
+	n.selection = true
 	m, err := g.manager(c, n)
 	if err != nil {
 		return err
@@ -142,6 +147,9 @@ func (g *globalOpts) startSlot(ctx context.Context, c *cli.Context, n needs, p s
 	// can look and fix it, as with any supervised slot.
 	w := control.Wait{Timeout: c.Duration("timeout"), NoWait: true}
 	if _, err := os.Stat(m.Layout.SlotDir(p)); errors.Is(err, fs.ErrNotExist) {
+		if ok, why := m.Selection.Pick(p); !ok {
+			return &shim.NotHere{Profile: p, Why: why}
+		}
 		return m.Register(ctx, p, true, w)
 	}
 	if m.StartedAtBoot(p) {

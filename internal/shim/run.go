@@ -119,16 +119,35 @@ func (r *Runner) Run(ctx context.Context, d Decision) error {
 	return fmt.Errorf("shim: unknown decision %v", d.Kind)
 }
 
+// NotHere is Start's answer for a profile that this container's selection
+// (HERMES_S6_PROFILES, shards: docs/scale-out.md) gives to another
+// container: the redirect then starts nothing here and only holds the
+// container, which supervises the profiles that are its own.
+type NotHere struct {
+	Profile string
+	Why     string // e.g. "shard 1/3 runs it; this is shard 0/3 (…)"
+}
+
+func (e *NotHere) Error() string {
+	return "profile " + e.Profile + " is not this container's: " + e.Why
+}
+
 // redirect starts the profile's slot, leaves the breadcrumb and becomes
 // `sleep infinity`; when sleep cannot run it holds the container in-process
-// until SIGTERM (exit 143) or SIGINT (exit 130).
+// until SIGTERM (exit 143) or SIGINT (exit 130). A profile another
+// container runs (NotHere) is said in one line instead of the breadcrumb.
 func (r *Runner) redirect(ctx context.Context, d Decision) error {
 	slot := profile.SlotName(d.Profile)
-	if err := r.Start(ctx, d.Profile); err != nil {
+	var notHere *NotHere
+	switch err := r.Start(ctx, d.Profile); {
+	case errors.As(err, &notHere):
+		fmt.Fprintf(r.Stderr, "hermes-s6: gateway run: %v; no slot %s here, this container supervises its own profiles (docs/scale-out.md)\n", notHere, slot)
+	case err != nil:
 		err = fmt.Errorf("gateway run: the supervised slot %s did not start, so no gateway runs: %w", slot, err)
 		return hint.With(err, "to run the gateway unsupervised in the foreground instead, add "+NoSuperviseFlag+" or set "+EnvNoSupervise+"=1")
+	default:
+		fmt.Fprint(r.Stderr, Breadcrumb(d.Profile, r.LogDir(d.Profile)))
 	}
-	fmt.Fprint(r.Stderr, Breadcrumb(d.Profile, r.LogDir(d.Profile)))
 	err := r.execAs(d.Argv, d.Drop)
 	code := r.hold(func() {
 		fmt.Fprintf(r.Stderr, "hermes-s6: cannot run `%s` (%v): holding the container open in this process instead; waiting for SIGTERM\n", strings.Join(d.Argv, " "), err)
