@@ -235,8 +235,8 @@ func (s *sampler) finish() []sample {
 	return slices.Clone(s.samples)
 }
 
-// lifetime is the span a gateway process was certainly alive: from the
-// first to the last sample that saw it.
+// lifetime is the span a process was certainly alive: from the first to
+// the last sample that saw it.
 type lifetime struct {
 	session     string
 	pid         int
@@ -248,11 +248,16 @@ func (l lifetime) String() string {
 	return fmt.Sprintf("%s pid %d (%s) seen %s-%s", l.session, l.pid, l.profile, l.first.Format("15:04:05.000"), l.last.Format("15:04:05.000"))
 }
 
-func lifetimes(session string, samples []sample) []lifetime {
+func gatewaysSeen(s sample) []procRef { return s.gateways }
+func loggersSeen(s sample) []procRef  { return s.loggers }
+
+// lifetimes are the lifetimes of the processes seen (gatewaysSeen,
+// loggersSeen) in a session's samples.
+func lifetimes(session string, samples []sample, seen func(sample) []procRef) []lifetime {
 	byPid := map[int]*lifetime{}
 	var order []int
 	for _, smp := range samples {
-		for _, g := range smp.gateways {
+		for _, g := range seen(smp) {
 			l, ok := byPid[g.pid]
 			if !ok {
 				l = &lifetime{session: session, pid: g.pid, profile: g.profile, first: smp.at}
@@ -269,8 +274,8 @@ func lifetimes(session string, samples []sample) []lifetime {
 	return out
 }
 
-// overlaps are the pairs of gateways of one profile that were alive at the
-// same time, as far as the samples prove: no false alarm, and any overlap
+// overlaps are the pairs of processes of one profile (gateways, or s6-log
+// processes on its log directory) that were alive at the same time, as far as the samples prove: no false alarm, and any overlap
 // longer than about two sampling periods is caught.
 func overlaps(ls []lifetime) []string {
 	var out []string
@@ -388,6 +393,7 @@ type handover struct {
 	from, to        string
 	leaseSeen       bool          // the holder's sampler saw its logger go
 	fromLease       time.Duration // holder's logger gone -> standby's gateway seen
+	loggerAfter     time.Duration // holder's logger gone -> standby's logger seen
 	fromGateway     time.Duration // holder's gateway gone -> standby's gateway seen
 	fromStopReturns time.Duration // docker stop returned -> standby's gateway seen (< 0: before)
 	period          time.Duration
@@ -398,8 +404,8 @@ func (h handover) String() string {
 	if !h.leaseSeen {
 		lease = "holder's last sample (logger not seen going)"
 	}
-	return fmt.Sprintf("%s -> %s: %s after the %s, %s after its gateway went, %s after docker stop returned (sampled every %s)",
-		h.from, h.to, ms(h.fromLease), lease, ms(h.fromGateway), ms(h.fromStopReturns), ms(h.period))
+	return fmt.Sprintf("%s -> %s: %s after the %s (its logger %s after), %s after its gateway went, %s after docker stop returned (sampled every %s)",
+		h.from, h.to, ms(h.fromLease), lease, ms(h.loggerAfter), ms(h.fromGateway), ms(h.fromStopReturns), ms(h.period))
 }
 
 // Two containers on one volume, both `gateway run`: one gateway for the
@@ -446,12 +452,12 @@ func TestScaleOutLeaseHandover(t *testing.T) {
 			t.Errorf("%s: %d samples in %s, want one at least every 100 ms", c.name, n, window)
 		}
 		for _, x := range c.samples {
-			if x.gatewaysOf(p) != c.want {
-				t.Fatalf("%s: %d default gateways, want %d: %s", c.name, x.gatewaysOf(p), c.want, x)
+			if x.gatewaysOf(p) != c.want || x.loggersOf(p) != c.want {
+				t.Fatalf("%s: %d default gateways and %d s6-log on its directory, want %d of each: %s", c.name, x.gatewaysOf(p), x.loggersOf(p), c.want, x)
 			}
 		}
 	}
-	t.Logf("steady state: %d samples in a (every %s), %d in b (every %s): one gateway, in a", len(as), period(as), len(bs), period(bs))
+	t.Logf("steady state: %d samples in a (every %s), %d in b (every %s): one gateway and one s6-log, in a", len(as), period(as), len(bs), period(bs))
 
 	// Five handovers: stop the holder; the standby takes over; start the
 	// stopped one again, now the standby.
@@ -467,8 +473,11 @@ func TestScaleOutLeaseHandover(t *testing.T) {
 		hsm := sh.finish() // the stopped container ended it
 		ssm := ss.finish()
 
-		if o := overlaps(append(lifetimes(sh.session, hsm), lifetimes(ss.session, ssm)...)); len(o) > 0 {
+		if o := overlaps(append(lifetimes(sh.session, hsm, gatewaysSeen), lifetimes(ss.session, ssm, gatewaysSeen)...)); len(o) > 0 {
 			t.Fatalf("round %d: two default gateways at once: %v", round, o)
+		}
+		if o := overlaps(append(lifetimes(sh.session, hsm, loggersSeen), lifetimes(ss.session, ssm, loggersSeen)...)); len(o) > 0 {
+			t.Fatalf("round %d: two s6-log processes on %s at once: %v", round, logDir, o)
 		}
 		h := handover{from: holder.name, to: standby.name, period: period(hsm)}
 		last := -1
@@ -477,10 +486,15 @@ func TestScaleOutLeaseHandover(t *testing.T) {
 				last = i
 			}
 		}
-		if last < 0 || last == len(hsm)-1 {
-			t.Fatalf("round %d: the holder's sampler never saw its gateway go (last seen at sample %d of %d)", round, last+1, len(hsm))
+		if last < 0 {
+			t.Fatalf("round %d: the holder's sampler never saw its gateway", round)
 		}
-		gatewayGone, leaseFree := hsm[last+1].at, hsm[len(hsm)-1].at
+		// What the holder's sampler did not see go (killed with the
+		// container first) went after its last sample at the earliest.
+		gatewayGone, leaseFree := hsm[len(hsm)-1].at, hsm[len(hsm)-1].at
+		if last+1 < len(hsm) {
+			gatewayGone = hsm[last+1].at
+		}
 		for _, x := range hsm[last+1:] {
 			if x.loggersOf(p) == 0 {
 				leaseFree, h.leaseSeen = x.at, true
@@ -488,6 +502,12 @@ func TestScaleOutLeaseHandover(t *testing.T) {
 			}
 		}
 		h.fromLease, h.fromGateway, h.fromStopReturns = took.at.Sub(leaseFree), took.at.Sub(gatewayGone), took.at.Sub(stopReturned)
+		for _, x := range ssm {
+			if x.loggersOf(p) > 0 {
+				h.loggerAfter = x.at.Sub(leaseFree)
+				break
+			}
+		}
 		t.Logf("handover %d: %s", round, h)
 		hs = append(hs, h)
 
@@ -654,6 +674,32 @@ func waitRunning(t *testing.T, cs []*container, want [][]string, window time.Dur
 	cs[0].holds(window, "every profile running where it belongs", check)
 }
 
+// What the shim says about a `gateway run` CMD: it redirected it to the
+// profile's slot (the breadcrumb), or the profile is not this container's.
+const (
+	shimRedirected = "now runs under s6 supervision"
+	shimNotHere    = "hermes-s6: gateway run: profile default is not this container's"
+)
+
+// waitShim waits until the shim has dealt with the CMD `gateway run` and
+// fails the test unless it did what want (shimRedirected, shimNotHere)
+// says, and only that.
+func waitShim(c *container, want string) {
+	c.t.Helper()
+	var logs string
+	c.eventually("the shim's word on `gateway run` in docker logs", func() (bool, string) {
+		logs = c.logs()
+		return strings.Contains(logs, shimRedirected) || strings.Contains(logs, shimNotHere), tail(logs, 20)
+	})
+	other := shimRedirected
+	if want == shimRedirected {
+		other = shimNotHere
+	}
+	if !strings.Contains(logs, want) || strings.Contains(logs, other) {
+		c.t.Errorf("%s: want the shim to say %q, not %q:%s", c.name, want, other, tail(logs, 20))
+	}
+}
+
 // profileNames are p01 … pN.
 func profileNames(n int) []string {
 	out := make([]string, n)
@@ -704,10 +750,17 @@ func TestScaleOutShards(t *testing.T) {
 		want[i] = plans[i].here
 	}
 	own3 := owners(t, all, plans)
-	for i := range cs {
+	for i, c := range cs {
 		t.Logf("shard %d/%d: %d profiles: %v", i, n, len(want[i]), want[i])
 		if len(want[i]) == 0 {
 			t.Errorf("shard %d/%d has no profile of %d: the hash does not spread", i, n, len(all))
+		}
+		// The CMD is the default profile's `gateway run`: only its shard
+		// redirects it; the others hold the container and say why.
+		if own3["default"] == i {
+			waitShim(c, shimRedirected)
+		} else {
+			waitShim(c, shimNotHere)
 		}
 	}
 	waitRunning(t, cs, want, 2*time.Second)
@@ -773,6 +826,7 @@ func TestScaleOutProfilesByName(t *testing.T) {
 	prepareProfiles(t, vol, profileNames(4)...)
 	c := startNamed(t, "", []string{"-v", vol + ":/opt/data", "-e", "HERMES_S6_PROFILES=p01,p02"}, "gateway", "run")
 	want := []string{"p01", "p02"}
+	waitShim(c, shimNotHere)
 	waitRunning(t, []*container{c}, [][]string{want}, 2*time.Second)
 
 	if got := strings.Fields(c.mustExec("hermes", "hermes-s6", "list")); !slices.Equal(got, want) {
@@ -787,10 +841,54 @@ func TestScaleOutProfilesByName(t *testing.T) {
 			t.Errorf("reconcile --dry-run on %s: %q, want %q", p, pl.why[p], w)
 		}
 	}
-	if logs := c.logs(); !strings.Contains(logs, "profile default is not this container's") || strings.Contains(logs, "now runs under s6 supervision") {
-		t.Errorf("docker logs: want the shim to say default is not here, and no redirect breadcrumb:%s", tail(logs, 20))
-	}
 	if r := c.exec("hermes", "hermes-s6", "health"); !r.ok() {
 		t.Errorf("health: %s", r)
+	}
+}
+
+// The sampler's analysis without Docker: parsing, lifetimes, and an
+// overlap is found when there is one and only then.
+func TestSamplerAnalysis(t *testing.T) {
+	lines := []string{
+		"1000.000000 g=10/default, l=11/default,",
+		"1000.020000 g=10/default,12/coder, l=11/default,",
+		"1000.040000 g= l=11/default,",
+		"1000.060000 g= l=",
+	}
+	var ss []sample
+	for _, l := range lines {
+		smp, ok := parseSample(l)
+		if !ok {
+			t.Fatalf("%q does not parse", l)
+		}
+		ss = append(ss, smp)
+	}
+	for _, bad := range []string{"", "1000 g= l=", "1000.000000 g=x/default, l=", "1000.000000 g=10/, l=", "1000.000000 l= g="} {
+		if _, ok := parseSample(bad); ok {
+			t.Errorf("%q parses", bad)
+		}
+	}
+	if ss[1].gatewaysOf("default") != 1 || ss[1].gatewaysOf("coder") != 1 || ss[2].gatewaysOf("default") != 0 || ss[2].loggersOf("default") != 1 || ss[3].loggersOf("default") != 0 {
+		t.Fatalf("counts: %v", ss)
+	}
+	if got := period(ss); got != 20*time.Millisecond {
+		t.Errorf("period %s, want 20ms", got)
+	}
+	if l := lifetimes("a", ss, loggersSeen); len(l) != 1 || l[0].pid != 11 || !l[0].last.Equal(ss[2].at) {
+		t.Fatalf("logger lifetimes: %v", l)
+	}
+	a := lifetimes("a", ss[:3], gatewaysSeen)
+	if len(a) != 2 || a[0].pid != 10 || !a[0].first.Equal(ss[0].at) || !a[0].last.Equal(ss[1].at) {
+		t.Fatalf("lifetimes: %v", a)
+	}
+	// b's gateway is first seen after a's was last seen: no overlap.
+	b, _ := parseSample("1000.030000 g=10/default, l=")
+	if o := overlaps(append(a, lifetimes("b", []sample{b}, gatewaysSeen)...)); len(o) != 0 {
+		t.Errorf("overlap reported where there is none: %v", o)
+	}
+	// Seen while a's still was: an overlap, whatever the pids.
+	b, _ = parseSample("1000.010000 g=10/default, l=")
+	if o := overlaps(append(a, lifetimes("b", []sample{b}, gatewaysSeen)...)); len(o) != 1 {
+		t.Errorf("want one overlap, got %v", o)
 	}
 }
