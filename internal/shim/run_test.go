@@ -154,6 +154,24 @@ func TestRunRedirectStartFails(t *testing.T) {
 	}
 }
 
+// A profile another container's selection runs: nothing starts here, the
+// container is held all the same, and one line says why instead of the
+// breadcrumb (which would claim a slot that does not exist).
+func TestRunRedirectNotHere(t *testing.T) {
+	why := "shard 1/3 runs it; this is shard 0/3 (HERMES_S6_SHARD=0/3)"
+	f := newFakeRunner(&NotHereError{Profile: "default", Why: why, Selection: "every profile, shard 0/3"}, nil)
+	if err := f.run(t, Decision{Kind: Redirect, Profile: "default", Argv: Hold, Drop: svc}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([][]string{{"/fake/bin/sleep", "sleep", "infinity"}}, f.execs); diff != "" {
+		t.Errorf("the CMD must still become `sleep infinity` (-want +got):\n%s", diff)
+	}
+	got := f.stderr.String()
+	if strings.Contains(got, BreadcrumbPhrase) || !strings.Contains(got, why) || !strings.Contains(got, "profile default is not supervised in this container") || strings.Count(got, "\n") != 1 {
+		t.Errorf("stderr: want one line naming the owner and no breadcrumb, got:\n%s", got)
+	}
+}
+
 func TestRunRedirectHoldsWithoutSleep(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

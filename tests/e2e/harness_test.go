@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -96,8 +97,8 @@ func (r result) String() string {
 
 func (r result) ok() bool { return r.err == nil && r.code == 0 }
 
-// docker runs the docker CLI with a deadline. It is the only place that
-// starts a process.
+// docker runs the docker CLI with a deadline. It and stream are the only
+// places that start a process.
 func docker(timeout time.Duration, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -153,7 +154,14 @@ type container struct {
 // and registers its removal (and, if the test failed, its diagnostics).
 func startDetached(t *testing.T, flags []string, cmd ...string) *container {
 	t.Helper()
-	c := create(t, "")
+	return startNamed(t, "", flags, cmd...)
+}
+
+// startNamed is startDetached for a test with several containers: suffix
+// tells them apart.
+func startNamed(t *testing.T, suffix string, flags []string, cmd ...string) *container {
+	t.Helper()
+	c := create(t, suffix)
 	args := append([]string{"run", "-d", "--name", c.name, "--label", runLabel + "=" + cfg.runID}, flags...)
 	args = append(append(args, cfg.image), cmd...)
 	if r := docker(2*time.Minute, args...); !r.ok() {
@@ -186,6 +194,38 @@ func create(t *testing.T, suffix string) *container {
 		}
 	})
 	return c
+}
+
+// volume creates a Docker volume for the test, labelled like its
+// containers, and removes it when the test ends: after the containers,
+// since cleanups run last registered first, so call it before starting any.
+func volume(t *testing.T) string {
+	t.Helper()
+	name := containerName(t, "vol")
+	if r := docker(time.Minute, "volume", "create", "--label", runLabel+"="+cfg.runID, name); !r.ok() {
+		t.Fatalf("creating a volume: %s", r)
+	}
+	t.Cleanup(func() {
+		if r := docker(time.Minute, "volume", "rm", "-f", name); !r.ok() {
+			t.Logf("removing volume %s: %s", name, r)
+		}
+	})
+	return name
+}
+
+// stream starts `docker ARGS…` with a pipe on its stdin and one on its
+// stdout, for a long-running `docker exec -i`; the caller waits for it.
+func stream(args ...string) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
+	cmd := exec.Command("docker", args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cmd, in, out, cmd.Start()
 }
 
 // exec runs argv in the container as user ("" is the image's user, root).
