@@ -88,7 +88,7 @@ func (b *bench) fleet(ctx context.Context) []row {
 			return nil
 		}),
 	}
-	res, err := rotate(ctx, b.cfg.scale(20), 1, sides...)
+	res, err := rotate(ctx, b.cfg.scale(12), 1, sides...)
 	const sh = 3
 	for i := range rows {
 		rows[i].subject, rows[i].ref, rows[i].err = durations(res[i], ""), durations(res[sh], ""), err
