@@ -92,15 +92,24 @@ func (l *lab) awaitStarts(n int) error {
 	return nil
 }
 
-// status: 1a/1b, hermes-s6 status --profile P vs bare s6-svstat.
+// status: 1a-1v, hermes-s6 status --profile P against what any Go status
+// that runs the real s6-svstat costs (1g, the target's reference) and
+// against a bare s6-svstat. For a slot down, five sides take turns in
+// rotating order (hermes-s6 status, the 1g floor, bare s6-svstat, the
+// empty Go program and hermes-s6 version); for a slot running, the first
+// three. Every ratio pairs samples of the same round.
 func (b *bench) status(ctx context.Context) []row {
 	rows := []row{
-		{id: "1a", name: "status --profile P, slot down", goal: atMost, target: 2, paired: true},
-		{id: "1b", name: "status --profile P, slot running", goal: atMost, target: 2, paired: true},
+		{id: "1a", name: "status --profile P, slot down", goal: atMost, target: 1.25, paired: true, refName: "1g"},
+		{id: "1b", name: "status --profile P, slot running", goal: atMost, target: 1.25, paired: true, refName: "1g"},
+		{id: "1c", name: "  … slot down, vs bare s6-svstat", goal: info, paired: true},
+		{id: "1d", name: "  … slot running, vs bare s6-svstat", goal: info, paired: true},
 		{id: "1f", name: "  floor: an empty static Go program", goal: info, paired: true},
 		{id: "1g", name: "  floor: a Go program that only runs s6-svstat", goal: info, paired: true},
+		{id: "1v", name: "  hermes-s6 version: its start-up alone", goal: info, paired: true, refName: "1f"},
 	}
-	b.progress("status: hermes-s6 status vs s6-svstat -o …")
+	const r1a, r1b, r1c, r1d, r1f, r1g, r1v = 0, 1, 2, 3, 4, 5, 6
+	b.progress("status: hermes-s6 status vs a Go program running s6-svstat vs s6-svstat -o …")
 	l, err := b.newLab("status")
 	if err != nil {
 		return errRows(rows, err)
@@ -111,60 +120,52 @@ func (b *bench) status(ctx context.Context) []row {
 	if err != nil {
 		return errRows(rows, err)
 	}
-	measure := func(r *row, wantUp string) {
-		check := func(out, want string) error {
-			if !strings.Contains(out, want) {
-				return fmt.Errorf("unexpected output %q (want %q in it)", out, want)
-			}
-			return nil
-		}
-		hs := func() (sample, error) {
-			d, out, err := l.hermes("status", "--profile", p).timed(ctx)
-			if err == nil {
-				err = check(out, "gateway-"+p)
+	svstat := l.tool("s6-svstat", "-o", svstatFields, slot)
+	side := func(pr proc, want string) func() (sample, error) {
+		return func() (sample, error) {
+			d, out, err := pr.timed(ctx)
+			if err == nil && !strings.Contains(out, want) {
+				err = fmt.Errorf("%s: unexpected output %q (want %q in it)", filepath.Base(pr.argv[0]), out, want)
 			}
 			return sample{d: d}, err
 		}
-		sv := func() (sample, error) {
-			d, out, err := l.tool("s6-svstat", "-o", svstatFields, slot).timed(ctx)
-			if err == nil {
-				err = check(out, wantUp+" ")
-			}
-			return sample{d: d}, err
-		}
-		as, bs, err := interleave(ctx, b.cfg.scale(150), 10, hs, sv)
-		r.subject, r.ref, r.err = durations(as, ""), durations(bs, ""), err
 	}
-	measure(&rows[0], "false")
+	sides := func(up string) []func() (sample, error) {
+		return []func() (sample, error){
+			side(l.hermes("status", "--profile", p), "gateway-"+p),
+			side(proc{argv: append([]string{b.cfg.floor}, svstat.argv...), env: l.env}, up+" "),
+			side(svstat, up+" "),
+			side(proc{argv: []string{b.cfg.floor}, env: l.env}, ""),
+			side(l.hermes("version"), "hermes-s6 "),
+		}
+	}
+	const h, g, sv, f, v = 0, 1, 2, 3, 4
+	res, err := rotate(ctx, b.cfg.scale(150), 10, sides("false")...)
+	set := func(r, subject, ref int) {
+		rows[r].subject, rows[r].ref, rows[r].err = durations(res[subject], ""), durations(res[ref], ""), err
+	}
+	set(r1a, h, g)
+	set(r1c, h, sv)
+	set(r1f, f, sv)
+	set(r1g, g, sv)
+	set(r1v, v, f)
 	n := starts(l.home)
 	if err := l.hermes("start", "--profile", p).must(ctx); err != nil {
-		rows[1].err = err
+		rows[r1b].err, rows[r1d].err = err, err
 		return rows
 	}
 	if err := l.awaitStarts(n); err != nil {
-		rows[1].err = err
+		rows[r1b].err, rows[r1d].err = err, err
 		return rows
 	}
-	measure(&rows[1], "true")
-	rows[0].note = "reference: s6-svstat -o " + svstatFields + " SLOT (whole process, both sides)"
-	svstat := l.tool("s6-svstat", "-o", svstatFields, slot)
-	sv := func() (sample, error) {
-		d, _, err := svstat.timed(ctx)
-		return sample{d: d}, err
-	}
-	for i, argv := range [][]string{{b.cfg.floor}, append([]string{b.cfg.floor}, svstat.argv...)} {
-		floor := func() (sample, error) {
-			d, out, err := proc{argv: argv, env: l.env}.timed(ctx)
-			if err == nil && len(argv) > 1 && !strings.HasPrefix(out, "true ") {
-				err = fmt.Errorf("floor: unexpected output %q", out)
-			}
-			return sample{d: d}, err
-		}
-		as, bs, err := interleave(ctx, b.cfg.scale(150), 10, floor, sv)
-		rows[2+i].subject, rows[2+i].ref, rows[2+i].err = durations(as, ""), durations(bs, ""), err
-	}
-	rows[2].note = "bench/floor, `func main() {}` built static like hermes-s6: what any Go command pays on this machine before doing anything"
-	rows[3].note = "bench/floor running s6-svstat -o … SLOT and copying its line: the least a status that runs the real s6-svstat (README: Commands; docs/lifecycle.md) can cost; its ratio caps rows 1a/1b"
+	res, err = rotate(ctx, b.cfg.scale(150), 10, sides("true")[:3]...)
+	set(r1b, h, g)
+	set(r1d, h, sv)
+	rows[r1a].note = "reference: 1g, bench/floor running s6-svstat -o " + svstatFields + " SLOT and copying its line (whole process, both sides)"
+	rows[r1c].note = "reference: s6-svstat -o " + svstatFields + " SLOT alone, as are 1d, 1f and 1g's"
+	rows[r1f].note = "bench/floor, `func main() {}` built static like hermes-s6: what any Go command pays on this machine before doing anything"
+	rows[r1g].note = "bench/floor running s6-svstat and copying its line: the least a status that runs the real s6-svstat (README: Commands; docs/lifecycle.md) can cost, and rows 1a/1b's reference"
+	rows[r1v].note = "`hermes-s6 version` against the empty Go program of 1f: what hermes-s6's start-up (runtime, package initialisation, the CLI) costs before any command runs"
 	return rows
 }
 
@@ -172,7 +173,7 @@ func (b *bench) status(ctx context.Context) []row {
 // until s6-supervise listens on the new slot.
 func (b *bench) register(ctx context.Context) []row {
 	rows := []row{
-		{id: "2", name: "register one slot, until supervised", goal: atLeast, target: 3, paired: true},
+		{id: "2", name: "register one slot, until supervised", goal: atLeast, target: 2, paired: true},
 		{id: "2c", name: "  … command alone", goal: info, paired: true, speedup: true},
 		{id: "2f", name: "  floor: empty Go process + rename + rescan FIFO", goal: info, paired: true, speedup: true},
 	}

@@ -11,8 +11,10 @@ import (
 )
 
 // slotFiles maps each file of a slot dir (relative path) to its mode and
-// content, leaving out what s6-supervise owns (supervise/, event/). The
-// home path, which differs between the sides' labs, reads as $HOME.
+// content, leaving out what s6-supervise owns (supervise/, event/) and what
+// the slot's own scripts write as it runs (run-state: start and death
+// times). The home path, which differs between the sides' labs, reads as
+// $HOME.
 func slotFiles(dir, home string) map[string]string {
 	out := map[string]string{}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -23,7 +25,7 @@ func slotFiles(dir, home string) map[string]string {
 		if d.IsDir() && (d.Name() == "supervise" || d.Name() == "event") {
 			return filepath.SkipDir
 		}
-		if d.IsDir() {
+		if d.IsDir() || rel == "run-state" {
 			return nil
 		}
 		fi, err := d.Info()
@@ -37,13 +39,13 @@ func slotFiles(dir, home string) map[string]string {
 	return out
 }
 
-// diffFiles names the files that differ between two slotFiles maps, "" when
-// they match (or when either is missing).
-func diffFiles(a, b map[string]string) string {
-	if a == nil || b == nil {
+// diffFiles names the files that differ between hermes-s6's slotFiles map
+// and the baseline's, "" when they match (or when either is missing).
+func diffFiles(hermes, baseline map[string]string) string {
+	if hermes == nil || baseline == nil {
 		return ""
 	}
-	diff := mapDiff(a, b, " (only the baseline's)", " (content or mode)", " (only hermes-s6's)")
+	diff := mapDiff(hermes, baseline, " (only hermes-s6's)", " (content or mode)", " (only the baseline's)")
 	if len(diff) > 6 {
 		diff = append(diff[:6], fmt.Sprintf("… %d more", len(diff)-6))
 	}

@@ -9,11 +9,14 @@
 // be noisy and small: the ratios are the result, absolute times are context.
 //
 //	1a/1b  `hermes-s6 status --profile P` (whole process, fork+exec of the
-//	       static binary) vs a bare `s6-svstat -o up,wantedup,…` on the same
-//	       slot, down and running. Target: ≤ 2× the cost.
+//	       static binary), slot down and running, vs 1g, a Go program that
+//	       only runs the same `s6-svstat -o up,wantedup,…` (bench/floor).
+//	       Target: ≤ 1.25× its cost. 1c/1d: the same against a bare
+//	       s6-svstat; 1f/1g: the floors against it; 1v: `hermes-s6
+//	       version` against the empty Go program (start-up alone).
 //	2      registering one slot, until s6-supervise listens on it, vs
 //	       bench/baseline/register.sh (POSIX sh + s6 tools doing the same
-//	       work, byte-identical files). Target: ≥ 3× faster.
+//	       work, byte-identical files). Target: ≥ 2× faster.
 //	3      `hermes-s6 start` + `hermes-s6 stop` vs `s6-svc -u -wu` +
 //	       `s6-svc -d -wD` on the same slot (stand-in gateway). Target:
 //	       ≤ 1.3× the cost.
@@ -23,6 +26,12 @@
 //	       every wanted slot up ≥ 2× faster; 400 profiles cost ≤ 4.4× 100;
 //	       an unchanged second run writes nothing, restarts nothing and
 //	       costs ≤ 0.1× the first.
+//	5a/5b  `hermes-s6 health` and `hermes-s6 status` (every slot) on a tree
+//	       of 400 profiles booted by `hermes-s6 reconcile` (half desired
+//	       running and up, half stopped), vs bench/baseline/status.sh, a
+//	       POSIX sh loop of one `s6-svstat -o …` per slot on the same tree.
+//	       Target: ≤ 1× its wall time. 5f: bench/floor running every
+//	       slot's s6-svstat at once, against the same loop.
 //
 // A target that is missed prints FAIL; the exit status stays 0 unless
 // BENCH_STRICT=1. A benchmark that cannot run (a command fails) prints
@@ -34,7 +43,7 @@
 // started down with it. Otherwise it uses /dev/shm and cleans up by marker.
 //
 // Environment: BENCH_STRICT=1 (exit 1 on FAIL), BENCH_QUICK=1 (fewer
-// iterations), BENCH_ONLY=status,register,cycle,reconcile (a subset),
+// iterations), BENCH_ONLY=status,register,cycle,reconcile,health (a subset),
 // BENCH_HOME=disk|tmpfs (where HERMES_HOME lives; default disk, like the
 // container's data volume), BENCH_ROUNDS=N (reconcile rounds, default 6).
 package main
@@ -91,7 +100,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.baseline, "baseline", "bench/baseline", "directory of the POSIX sh baselines")
 	fs.StringVar(&c.s6bin, "s6-bin", "/usr/bin", "directory of the s6 tools")
 	fs.StringVar(&c.floor, "floor", "bin/hermes-s6-bench-floor", "an empty static Go program (bench/floor)")
-	only := fs.String("only", os.Getenv("BENCH_ONLY"), "comma-separated subset: status,register,cycle,reconcile")
+	only := fs.String("only", os.Getenv("BENCH_ONLY"), "comma-separated subset: status,register,cycle,reconcile,health")
 	fs.BoolVar(&c.quick, "quick", truthy(os.Getenv("BENCH_QUICK")), "fewer iterations")
 	fs.BoolVar(&c.strict, "strict", truthy(os.Getenv("BENCH_STRICT")), "exit 1 when a target is missed")
 	home := fs.String("home", envOr("BENCH_HOME", "disk"), "where HERMES_HOME lives: disk or tmpfs")
@@ -108,10 +117,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			continue
 		}
 		switch s {
-		case "status", "register", "cycle", "reconcile":
+		case "status", "register", "cycle", "reconcile", "health":
 			c.only[s] = true
 		default:
-			return nil, fmt.Errorf("BENCH_ONLY: unknown benchmark %q (want status, register, cycle, reconcile)", s)
+			return nil, fmt.Errorf("BENCH_ONLY: unknown benchmark %q (want status, register, cycle, reconcile, health)", s)
 		}
 	}
 	switch *home {
@@ -200,6 +209,7 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		{"register", b.register},
 		{"cycle", b.cycle},
 		{"reconcile", b.reconcile},
+		{"health", b.fleet},
 	} {
 		if !cfg.want(bm.name) {
 			continue

@@ -112,3 +112,13 @@ func TestChanged(t *testing.T) {
 		t.Errorf("changed = %q", got)
 	}
 }
+
+func TestDiffFilesNamesTheSides(t *testing.T) {
+	hermes := map[string]string{"run": "a", "notification-fd": "3"}
+	baseline := map[string]string{"run": "b", "down": ""}
+	got := diffFiles(hermes, baseline)
+	want := "down (only the baseline's), notification-fd (only hermes-s6's), run (content or mode)"
+	if got != want {
+		t.Errorf("diffFiles = %q, want %q", got, want)
+	}
+}

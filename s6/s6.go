@@ -3,9 +3,11 @@
 // s6-svwait and s6-svdt of the s6 that runs the tree (s6-overlay's in
 // /command, else the ones on PATH), each under a context deadline, and
 // reports failures with the shell-quoted argv, the exit code and the tool's
-// stderr. Tests replace the fork/exec with Tools.Exec. (Two other execs
-// exist, neither of an s6 tool: the shim becomes the container's CMD, and
-// reconcile re-runs hermes-s6 as the service account for the volume work.)
+// stderr. Tests replace the fork/exec with Tools.Exec. For many slots at
+// once, Statuses runs its s6-svstat from /bin/sh loops (batch.go). (Two
+// other execs exist, neither of an s6 tool: the shim becomes the
+// container's CMD, and reconcile re-runs hermes-s6 as the service account
+// for the volume work.)
 //
 // Two questions need no tool: whether a supervisor listens on a control
 // FIFO (s6's own test, an O_NONBLOCK open for writing), answered by

@@ -5,7 +5,7 @@
 # harness and runs it, as root inside a private PID + mount namespace so
 # every process it starts dies with it and its scandirs live on a private
 # tmpfs. Knobs: BENCH_STRICT=1 (exit 1 on a missed target), BENCH_QUICK=1,
-# BENCH_ONLY=status,register,cycle,reconcile, BENCH_HOME=disk|tmpfs,
+# BENCH_ONLY=status,register,cycle,reconcile,health, BENCH_HOME=disk|tmpfs,
 # BENCH_ROUNDS=N.
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)

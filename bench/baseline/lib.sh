@@ -71,11 +71,35 @@ write_slot() {
   qlogsub=$Q
   if [ -n "$s6bin" ]; then quote "$s6bin/s6-log"; else Q=s6-log; fi
   s6log=$Q
+  if [ -n "$s6bin" ]; then quote "$s6bin/s6-svstat"; else Q=s6-svstat; fi
+  svstat=$Q
   mkdir -p "$d/log"
   printf '%s\n' "$shebang" \
     "# hermes-s6 $kind slot $name: generated file, do not edit." \
     "# Re-render with: $regen" \
     'set -e' \
+    '' \
+    '# Crash backoff (docs/slot.md). finish keeps ./run-state as "started died' \
+    '# deaths delay": epoch seconds, the quick deaths in a row, the wait they' \
+    "# earned. The wait happens here, before the $kind starts, never in finish:" \
+    '# s6-svc -d ends it at once, so stop and restart never wait on a backoff.' \
+    '# s6 restarts a dead service within a second or so; a start later than 3 s' \
+    '# after the death was asked for by someone, and does not wait.' \
+    'now=$(date +%s)' \
+    'died=0 deaths=0 delay=0' \
+    '[ ! -f run-state ] || read -r _ died deaths delay <run-state || :' \
+    "case \$died in '' | *[!0-9]*) died=0 ;; esac" \
+    "case \$delay in '' | *[!0-9]*) delay=0 ;; esac" \
+    'if [ "$delay" -gt 0 ] && [ $((now - died)) -lt 3 ]; then' \
+    "  echo \"hermes-s6: $name died \$deaths times in a row: backing off, next try in \${delay}s\"" \
+    "  trap 'kill \"\$pause\" 2>/dev/null; exit 143' TERM" \
+    '  sleep "$delay" &' \
+    '  pause=$!' \
+    '  wait "$pause" || :' \
+    '  trap - TERM' \
+    '  now=$((now + delay))' \
+    'fi' \
+    'echo "$now $died $deaths 0" >run-state || :' \
     '' \
     "HERMES_HOME=\${HERMES_HOME:-$qhome}" \
     'HOME=$HERMES_HOME' \
@@ -91,6 +115,40 @@ write_slot() {
   printf '%s\n' "$shebang" \
     "# hermes-s6 $kind slot $name: generated file, do not edit." \
     "# \$1 is run's exit code (256 when killed by a signal), \$2 the signal number." \
+    '' \
+    '# Crash backoff (docs/slot.md): count this death for run, which waits' \
+    '# 1, 2, 4 … 60 s before the next start. A clean stop (0), a configuration' \
+    '# error (78) and a stop that was asked for (wanted down) reset the count;' \
+    '# a death after 60 s up counts as the first.' \
+    'now=$(date +%s)' \
+    'started=0 deaths=0' \
+    '[ ! -f run-state ] || read -r started _ deaths _ <run-state || :' \
+    "case \$started in '' | *[!0-9]*) started=0 ;; esac" \
+    "case \$deaths in '' | *[!0-9]*) deaths=0 ;; esac" \
+    'case "$1" in' \
+    '  0 | 78) deaths=0 ;;' \
+    '  *)' \
+    "    if [ \"\$($svstat -o wantedup . 2>/dev/null)\" = false ]; then" \
+    '      deaths=0' \
+    '    elif [ $((now - started)) -ge 60 ]; then' \
+    '      deaths=1' \
+    '    else' \
+    '      deaths=$((deaths + 1))' \
+    '    fi' \
+    '    ;;' \
+    'esac' \
+    'delay=0' \
+    'if [ "$deaths" -gt 0 ]; then' \
+    '  delay=1' \
+    '  n=$deaths' \
+    '  while [ "$n" -gt 1 ] && [ "$delay" -lt 60 ]; do' \
+    '    delay=$((delay * 2))' \
+    '    n=$((n - 1))' \
+    '  done' \
+    '  [ "$delay" -le 60 ] || delay=60' \
+    'fi' \
+    'echo "$started $now $deaths $delay" >run-state || :' \
+    '' \
     '# 0 is a deliberate clean stop and 78 a configuration error: a restart cures' \
     '# neither, so exit 125 tells s6-supervise not to restart the service.' \
     'case "$1" in' \

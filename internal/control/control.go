@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nousresearch/hermes-s6/internal/config"
@@ -474,12 +473,18 @@ func (m *Manager) Status(ctx context.Context, p string) (SlotStatus, error) {
 }
 
 func (m *Manager) status(ctx context.Context, name, p string) (SlotStatus, error) {
-	ss := SlotStatus{Name: name, Profile: p, Desired: state.None}
 	st, err := m.Tools.Status(ctx, filepath.Join(m.Layout.Scandir, name))
 	if err != nil {
-		return ss, err
+		return SlotStatus{Name: name, Profile: p, Desired: state.None}, err
 	}
-	ss.Status = st
+	return m.slotStatus(name, p, st)
+}
+
+// slotStatus completes s6's answer for slot name (profile p, "" for the
+// dashboard) with what the slot and the volume keep: its run-state, its
+// readiness declaration, the desired state.
+func (m *Manager) slotStatus(name, p string, st s6.Status) (SlotStatus, error) {
+	ss := SlotStatus{Name: name, Profile: p, Desired: state.None, Status: st}
 	dir := filepath.Join(m.Layout.Scandir, name)
 	ss.Run, ss.Ran = slot.ReadRunState(dir)
 	if _, err := os.Lstat(filepath.Join(dir, "notification-fd")); err == nil {
@@ -521,31 +526,25 @@ func (m *Manager) StatusAll(ctx context.Context) ([]SlotStatus, error) {
 	if fi, err := os.Stat(filepath.Join(m.Layout.Scandir, render.DashboardSlot)); err == nil && fi.IsDir() {
 		slots = append(slots, slotRef{render.DashboardSlot, ""})
 	}
-	// Each slot costs an s6-svstat run or two: with many profiles, run a
-	// few at once (output order stays the sorted one).
-	out := make([]SlotStatus, len(slots))
-	errs := make([]error, len(slots))
-	sem := make(chan struct{}, statusWorkers)
-	var wg sync.WaitGroup
+	// One s6-svstat per slot, run the cheapest way for the tree's size
+	// (s6.Tools.Statuses); output order stays the sorted one.
+	dirs := make([]string, len(slots))
 	for i, s := range slots {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			out[i], errs[i] = m.status(ctx, s.name, s.profile)
-		}()
+		dirs[i] = filepath.Join(m.Layout.Scandir, s.name)
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
+	sts, errs := m.Tools.Statuses(ctx, dirs)
+	out := make([]SlotStatus, len(slots))
+	for i, s := range slots {
+		if errs[i] != nil {
+			return out[:i], errs[i]
+		}
+		var err error
+		if out[i], err = m.slotStatus(s.name, s.profile, sts[i]); err != nil {
 			return out[:i], err
 		}
 	}
 	return out, nil
 }
-
-// statusWorkers bounds the s6-svstat runs StatusAll has going at once.
-const statusWorkers = 4
 
 // List returns the profiles that have a gateway slot, default first, then
 // sorted. No s6-svscan on the scandir is s6.ErrNoTree: an empty list would
