@@ -84,7 +84,10 @@ func TestHTTPNothingListening(t *testing.T) {
 }
 
 func TestHTTPSilentServerTimesOut(t *testing.T) {
-	addr := serve(t, func(c net.Conn) { time.Sleep(5 * time.Second) })
+	// The server reads nothing and says nothing until the test is over.
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	addr := serve(t, func(c net.Conn) { <-hang })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
