@@ -58,8 +58,12 @@ func (g *globalOpts) healthCmd(c *cli.Context) error {
 		Cmd:        containerCmd(env.Getenv),
 		Foreground: func() (bool, int, error) { return drain.Foreground(fg) },
 		LeftOut:    func() []string { return reconcile.ReadLeftOut(runtimeDir()) },
-		Probe:      health.HTTP,
-		Grace:      grace,
+		Boot: func() (bool, string, error) {
+			b, err := reconcile.ReadBoot(runtimeDir())
+			return b.This, b.Failed, err
+		},
+		Probe: health.HTTP,
+		Grace: grace,
 	})
 	if err != nil {
 		if c.Bool("json") {

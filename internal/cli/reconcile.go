@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -43,22 +44,40 @@ func (g *globalOpts) reconcileCmd(c *cli.Context, n needs) error {
 	if c.Args().Present() {
 		return usage(fmt.Errorf("unexpected argument %q", c.Args().First()))
 	}
+	dryRun := c.Bool("dry-run")
 	env, err := g.env(c, n)
 	if err != nil {
+		if !dryRun {
+			recordBoot(err, newLogger(c.App.ErrWriter))
+		}
 		return err
 	}
 	sum, err := reconcile.Run(c.Context, reconcile.Options{
 		Env:    env,
-		DryRun: c.Bool("dry-run"),
+		DryRun: dryRun,
 		Out:    c.App.Writer,
 	})
-	if sum != nil && !c.Bool("dry-run") && env.Identity.Root() {
+	if dryRun {
+		return err
+	}
+	if sum != nil && env.Identity.Root() {
 		// health reads what did not fit from here, not from the volume.
 		if werr := reconcile.WriteLeftOut(runtimeDir(), sum.LeftOut); werr != nil {
 			env.Log.Warn("cannot record the profiles left out for health", "detail", werr.Error())
 		}
 	}
+	recordBoot(err, env.Log)
 	return err
+}
+
+// recordBoot leaves the boot record health reads (reconcile.BootFile):
+// this boot's reconcile has finished, and how. It is written last, so a
+// health check that finds it finds every slot in place too.
+func recordBoot(runErr error, log *slog.Logger) {
+	if err := reconcile.WriteBoot(runtimeDir(), runErr); err != nil {
+		log.Warn("cannot record for health that boot reconcile has run: health will say the container is still booting",
+			"detail", err.Error(), "hint", "HERMES_S6_RUNTIME_DIR ("+runtimeDir()+") must be writable by the boot hook")
+	}
 }
 
 // runtimeDir is root's directory of runtime records ($HERMES_S6_RUNTIME_DIR).

@@ -46,7 +46,7 @@ var Vars = []Var{
 	{"HERMES_S6_PROFILES", "", "names and globs, comma-separated: the profiles this container supervises (default every profile)"},
 	{"HERMES_S6_SHARD", "", "I/N: supervise only the profiles rendezvous hashing gives shard I of N (0-based)"},
 	{"HERMES_S6_SHARDS", "", "N: as HERMES_S6_SHARD, with I the -ORDINAL ending the host name (a StatefulSet pod)"},
-	{"HERMES_S6_RUNTIME_DIR", "/run/hermes-s6", "root's runtime records: the profiles boot reconcile left out (read by health)"},
+	{"HERMES_S6_RUNTIME_DIR", "/run/hermes-s6", "root's runtime records, read by health: that this boot's reconcile has run (and how), the profiles it left out"},
 	{"HERMES_S6_START_GRACE", "60s", "health: how long a slot may be up and not ready before it counts as unhealthy"},
 	{"HERMES_S6_BROKER", "/run/hermes-s6/broker.sock", "the root broker's socket: register and unregister run as the service account ask it"},
 	{"HERMES_S6_FOREGROUND_RECORD", "/run/hermes-s6/foreground", "where the shim records the foreground gateway for the stop drain"},

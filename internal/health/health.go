@@ -60,6 +60,11 @@ type Options struct {
 	// LeftOut lists the profiles boot reconcile had to leave without a
 	// slot (reconcile.ReadLeftOut).
 	LeftOut func() []string
+	// Boot reports whether this container's boot reconcile has run, and
+	// its error when it failed (reconcile.ReadBoot). Asked only in a
+	// container (Cmd known): until the hook has run there are no slots,
+	// and nothing to find wrong is not the same as healthy.
+	Boot func() (done bool, failed string, err error)
 	// Probe checks that addr answers HTTP.
 	Probe func(ctx context.Context, addr string) error
 	// Grace is the start grace (DefaultGrace when 0).
@@ -119,6 +124,25 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 	}
 	if err := s6.TreeRunning(m.Layout.Scandir); err != nil {
 		return r, err
+	}
+	if o.Cmd != nil && o.Boot != nil {
+		done, failed, err := o.Boot()
+		switch {
+		case err != nil:
+			r.add(Problem{Slot: "boot", Problem: "cannot tell whether boot reconcile has run: " + err.Error(),
+				Fix: "check HERMES_S6_RUNTIME_DIR (root's, on /run)"})
+			return r, nil
+		case !done:
+			// The slots are not all there yet: judging them would call a
+			// half-built container healthy, or a slot s6-svscan has not
+			// picked up yet broken.
+			r.add(Problem{Slot: "boot", Problem: "still booting: the boot reconcile (/etc/cont-init.d/50-hermes-s6) has not finished",
+				Fix: "wait; if it lasts, docker logs shows where the boot stopped"})
+			return r, nil
+		case failed != "":
+			r.add(Problem{Slot: "boot", Problem: "the boot reconcile failed: " + failed,
+				Fix: "docker logs shows the whole error; fix it, then hermes-s6 reconcile (or restart the container)"})
+		}
 	}
 	switch r.Role {
 	case RoleDashboard:

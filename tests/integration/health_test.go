@@ -282,3 +282,44 @@ func TestHealthOfOtherRoles(t *testing.T) {
 	t.Cleanup(func() { dash.Process.Kill(); dash.Wait() })
 	healthUntil(t, tr, "the dashboard container healthy", func(h healthReport) bool { return h.Healthy && h.Role == "dashboard" }, dashCmd)
 }
+
+// In a container (its CMD known), health is unhealthy until this boot's
+// reconcile has run: before it there are no slots to find wrong, and a
+// Kubernetes startup probe that passed then would let the pod's readiness
+// and liveness probes judge a half-built container. A record left by an
+// earlier container on a /run that outlived it does not count; a boot
+// reconcile that failed is named.
+func TestHealthDuringBoot(t *testing.T) {
+	tr := s6tree.Start(t)
+	setState(t, tr, "default", `{"desired_state":"running"}`)
+	cmd := `HERMES_S6_CMD=["gateway","run"]`
+	record := filepath.Join(tr.Root, "runtime", "boot")
+
+	h := healthOf(t, tr, cmd)
+	if h.Healthy || h.Role != "supervisor" || !problemWith(h, "boot", "still booting") {
+		t.Fatalf("before boot reconcile: want unhealthy, still booting; got %+v", h)
+	}
+	// Outside a container (no CMD) there is no boot hook to wait for.
+	if h := healthOf(t, tr); !h.Healthy {
+		t.Fatalf("no CMD, no slots: want healthy; got %+v", h)
+	}
+	writeFile(t, record, "pid1-start 1\n")
+	if h := healthOf(t, tr, cmd); h.Healthy || !problemWith(h, "boot", "still booting") {
+		t.Fatalf("another boot's record: want still booting; got %+v", h)
+	}
+
+	// A boot reconcile that fails (here: a selection it refuses) says so.
+	if r := tr.RunEnv(t, []string{cmd, "HERMES_S6_SHARD=5/3"}, "reconcile"); r.Code != 2 {
+		t.Fatalf("reconcile with a bad selection: want exit 2, got %s", r)
+	}
+	if h := healthOf(t, tr, cmd); h.Healthy || !problemWith(h, "boot", "the boot reconcile failed: HERMES_S6_SHARD") {
+		t.Fatalf("after a failed boot reconcile: want unhealthy naming the error; got %+v", h)
+	}
+
+	if r := tr.RunEnv(t, []string{cmd}, "reconcile"); r.Code != 0 {
+		t.Fatalf("reconcile: %s", r)
+	}
+	healthUntil(t, tr, "healthy once boot reconcile has run and the gateway is up", func(h healthReport) bool {
+		return h.Healthy && h.Slots == 2 && len(h.Problems) == 0 // the gateway and the (stopped) dashboard
+	}, cmd)
+}
