@@ -233,14 +233,24 @@ testdata_image() {
 
 go_test() {
   t0=$(date +%s)
+  # A failed test's container dumps (docker logs, ps, s6-svstat, boot log)
+  # go here and are printed after the run, not into the test's output.
+  diag=${TMPDIR:-/tmp}/hermes-s6-e2e-diagnostics/$run_id
   HERMES_S6_E2E_IMAGE=$image HERMES_S6_E2E_PROVIDER=s6-overlay-$s6_version HERMES_S6_E2E_RUN_ID=$run_id
-  export HERMES_S6_E2E_IMAGE HERMES_S6_E2E_PROVIDER HERMES_S6_E2E_RUN_ID
+  HERMES_S6_E2E_DIAG_DIR=$diag
+  export HERMES_S6_E2E_IMAGE HERMES_S6_E2E_PROVIDER HERMES_S6_E2E_RUN_ID HERMES_S6_E2E_DIAG_DIR
   set +e
   # shellcheck disable=SC2086 # E2E_GO_TEST_FLAGS is a list of flags
   "$GO" test -tags e2e -count=1 -v -timeout 20m -parallel "${E2E_PARALLEL:-3}" "$@" ${E2E_GO_TEST_FLAGS:-} ./tests/e2e/
   rc=$?
   set -e
   say "go test: exit $rc in $(elapsed "$t0")"
+  if [ -d "$diag" ]; then
+    say "diagnostics of the failed tests' containers (kept in $diag):"
+    for f in "$diag"/*.txt; do
+      [ -f "$f" ] && cat "$f"
+    done
+  fi
   return "$rc"
 }
 

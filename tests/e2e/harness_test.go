@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -546,6 +547,18 @@ func (c *container) diagnose() {
 		}
 		if r := c.exec("", "cat", "/opt/data/logs/container-boot.log"); r.ok() {
 			fmt.Fprintf(&b, "--- /opt/data/logs/container-boot.log:\n%s", r.stdout)
+		}
+	}
+	// Under scripts/e2e/run.sh the dump goes to a file it prints once the
+	// tests are over: in the test's own output, pages of it would bury the
+	// line that says what failed.
+	if dir := os.Getenv("HERMES_S6_E2E_DIAG_DIR"); dir != "" {
+		f := filepath.Join(dir, c.name+".txt")
+		if err := os.MkdirAll(dir, 0o755); err == nil {
+			if err = os.WriteFile(f, []byte(b.String()), 0o644); err == nil {
+				t.Logf("diagnostics of %s (%s, exit %d): %s", c.name, st, code, f)
+				return
+			}
 		}
 	}
 	t.Log(b.String())
