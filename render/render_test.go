@@ -148,13 +148,22 @@ func TestRenderContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	logRun := string(slot.File("log/run").Data)
-	if !strings.Contains(logRun, `-- /command/s6-log -d 3 1 n10 s1000000 T "$log_dir"`) {
+	if !strings.Contains(logRun, `exec /command/s6-log -d 3 1 n10 s1000000 T "$log_dir"`) {
 		t.Errorf("log/run lacks the tee-to-stdout s6-log line:\n%s", logRun)
 	}
-	// The lease: the logger holds it; s6-log's lock file is never deleted.
-	if !strings.Contains(logRun, `exec /command/s6-setuidgid hermes /command/s6-setlock "$log_dir/lease" /usr/local/bin/hermes-s6 lease --dir "$log_dir" --`) ||
-		strings.Contains(logRun, "rm ") {
-		t.Errorf("log/run must take the lease with s6-setlock and delete nothing:\n%s", logRun)
+	// The lease: the logger holds it, as the account; s6-log's lock file is
+	// never deleted, except one the account cannot use (SPEC: log/run).
+	for _, want := range []string{
+		`exec /command/s6-setuidgid hermes sh ./run account`,
+		`exec /command/s6-setlock "$log_dir/lease" sh ./run leased`,
+	} {
+		if !strings.Contains(logRun, want) {
+			t.Errorf("log/run must take the lease with s6-setlock as the account: no %q in\n%s", want, logRun)
+		}
+	}
+	if n := strings.Count(logRun, "rm "); n != 1 || !strings.Contains(logRun, `{ [ ! -f "$lock" ] || [ ! -w "$lock" ]; }; }; then
+    rm -f "$lock"`) {
+		t.Errorf("log/run may delete s6-log's lock only when the account cannot use it:\n%s", logRun)
 	}
 	if nf := slot.File("log/notification-fd"); nf == nil || string(nf.Data) != "3\n" {
 		t.Errorf("log/notification-fd: want 3, got %+v", nf)

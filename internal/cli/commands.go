@@ -98,7 +98,6 @@ func (g *globalOpts) commands() []*cli.Command {
 		g.doctorCommand(),
 		g.healthCommand(),
 		probeCommand(),
-		leaseCommand(),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nousresearch/hermes-s6/internal/lease"
 	"github.com/nousresearch/hermes-s6/internal/reconcile"
 )
 
@@ -51,6 +52,13 @@ func (g *globalOpts) reconcileCmd(c *cli.Context, n needs) error {
 			recordBoot(err, newLogger(c.App.ErrWriter))
 		}
 		return err
+	}
+	if !dryRun && env.Identity.Root() {
+		// Every logger's leased pass reads it (templates/log-run.tmpl):
+		// written before reconcile starts them.
+		if werr := lease.WriteContainerID(runtimeDir(), lease.ContainerID()); werr != nil {
+			env.Log.Warn("cannot record the container's id for the lease holders", "detail", werr.Error())
+		}
 	}
 	sum, err := reconcile.Run(c.Context, reconcile.Options{
 		Env:    env,

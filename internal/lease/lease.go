@@ -2,18 +2,22 @@
 // one gateway per profile across every container that mounts the volume.
 //
 // A slot's logger takes the lease: its log/run runs s6-setlock (blocking)
-// on the log directory's `lease` file, then `hermes-s6 lease`, which writes
-// who holds it beside the lock and execs s6-log with `-d 3`, so s6 marks
-// the logger ready only once it holds the lease and has the log directory.
-// The slot's run waits for its logger to be ready before the gateway
-// starts, and the gateway itself runs under s6-setlock on `gateway.lock`,
-// so two gateways of one profile never run at once even if a logger dies.
-// A second container's logger waits in s6-setlock, silently, and its
-// gateway waits on it: when the holder's container stops, its logger exits
-// last (after the drain), and the standby takes over at once.
+// on the log directory's `lease` file, then runs itself again ("leased"),
+// which records who holds it beside the lock (HolderFile) and execs s6-log
+// with `-d 3`, so s6 marks the logger ready only once it holds the lease
+// and has the log directory. The slot's run waits for its logger to be
+// ready before the gateway starts, and the gateway itself runs under
+// s6-setlock on `gateway.lock`, so two gateways of one profile never run at
+// once even if a logger dies. A second container's logger waits in
+// s6-setlock, silently, and its gateway waits on it: when the holder's
+// container stops, its logger exits last (after the drain), and the
+// standby takes over at once.
 //
-// Everything here runs as the service account on its own directory, except
-// ReadHolder, which root may call: it never follows a symlink.
+// All of that is shell in templates/log-run.tmpl, run as the service
+// account on its own directory: no Go process per logger start. What is
+// here is what root does: record the container's id at boot
+// (WriteContainerID) and read the holder record (ReadHolder), never
+// following a symlink.
 package lease
 
 import (
@@ -23,9 +27,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -36,7 +39,7 @@ import (
 // Files in a slot's log directory.
 const (
 	LockFile    = "lease"        // s6-setlock's lock: held by the logger
-	HolderFile  = "holder"       // who holds it (Holder, JSON)
+	HolderFile  = "holder"       // who holds it (Holder, JSON, without since)
 	GatewayLock = "gateway.lock" // s6-setlock's lock: held by the gateway
 	// WaitMarker is created in the slot directory by run while it waits for
 	// its logger to hold the lease.
@@ -48,7 +51,7 @@ type Holder struct {
 	Host      string    `json:"host"`
 	Container string    `json:"container,omitempty"`
 	PID       int       `json:"pid"`
-	Since     time.Time `json:"since"`
+	Since     time.Time `json:"since"` // the record's file time when it does not say
 }
 
 // String is the holder in a few words, for status, health and doctor.
@@ -67,46 +70,59 @@ func (h Holder) String() string {
 	return s
 }
 
-// Hold runs in the logger's chain once s6-setlock has the lease: it
-// replaces an s6-log lock the account cannot open (one root left; a
-// leftover that the account can open blocks nothing and stays, since
-// s6-log's lock is an flock), records the holder in dir/holder atomically,
-// and returns; the caller then execs s6-log, keeping the lease descriptor.
-func Hold(dir string, now time.Time) error {
-	lock := filepath.Join(dir, "lock")
-	if f, err := os.OpenFile(lock, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0); err == nil {
-		f.Close()
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		if rerr := os.Remove(lock); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			return fmt.Errorf("s6-log's lock %s cannot be opened (%v) nor replaced: %w", lock, err, rerr)
-		}
-	}
-	host, _ := os.Hostname()
-	b, err := json.Marshal(Holder{Host: host, Container: containerID(), PID: os.Getpid(), Since: now.UTC().Truncate(time.Second)})
-	if err != nil {
-		return err
-	}
-	return renameio.WriteFile(filepath.Join(dir, HolderFile), append(b, '\n'), 0o644)
-}
+// ContainerFile is the file under root's runtime directory that holds the
+// container's id, written at boot, read by every logger's leased pass.
+const ContainerFile = "container"
 
-// containerRE finds a Docker container id in /proc/self/mountinfo (the
+// containerMark precedes a Docker container id in /proc/self/mountinfo (the
 // bind mounts of /etc/hostname and friends name it).
-var containerRE = regexp.MustCompile(`/containers/([0-9a-f]{64})/`)
+const containerMark = "/containers/"
 
-func containerID() string {
+// ContainerID is the id of the Docker container this process runs in, ""
+// when none shows in /proc/self/mountinfo.
+func ContainerID() string {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return ""
 	}
-	if m := containerRE.FindSubmatch(b); m != nil {
-		return string(m[1])
+	return containerIn(string(b))
+}
+
+// containerIn finds the container id in a mountinfo text.
+func containerIn(s string) string {
+	for {
+		i := strings.Index(s, containerMark)
+		if i < 0 {
+			return ""
+		}
+		s = s[i+len(containerMark):]
+		if id, _, ok := strings.Cut(s, "/"); ok && len(id) == 64 && strings.Trim(id, "0123456789abcdef") == "" {
+			return id
+		}
 	}
-	return ""
+}
+
+// WriteContainerID records id in dir/ContainerFile for the loggers (or
+// removes the record when id is ""). Root calls it at boot, before the
+// loggers start.
+func WriteContainerID(dir, id string) error {
+	p := filepath.Join(dir, ContainerFile)
+	if id == "" {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return renameio.WriteFile(p, []byte(id+"\n"), 0o644)
 }
 
 // ReadHolder reads the holder record in logDir, a path below home, without
 // following a symlink or blocking; root may call it. A missing record is
-// ok false.
+// ok false. The record does not say since when: its file's time does (the
+// leased pass writes it once, as it takes the lease).
 func ReadHolder(home, logDir string) (h Holder, ok bool, err error) {
 	rel, err := filepath.Rel(home, logDir)
 	if err != nil {
@@ -120,7 +136,7 @@ func ReadHolder(home, logDir string) (h Holder, ok bool, err error) {
 		return h, false, err
 	}
 	defer d.Close()
-	b, err := d.ReadFile(HolderFile, 4096)
+	b, fi, err := d.ReadFileInfo(HolderFile, 4096)
 	if errors.Is(err, fs.ErrNotExist) {
 		return h, false, nil
 	}
@@ -129,6 +145,9 @@ func ReadHolder(home, logDir string) (h Holder, ok bool, err error) {
 	}
 	if err := json.Unmarshal(b, &h); err != nil {
 		return h, false, fmt.Errorf("lease holder record %s: %w", filepath.Join(logDir, HolderFile), err)
+	}
+	if h.Since.IsZero() {
+		h.Since = fi.ModTime().UTC().Truncate(time.Second)
 	}
 	return h, true, nil
 }

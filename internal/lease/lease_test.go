@@ -8,54 +8,57 @@ import (
 	"time"
 )
 
-func TestHoldRecordsTheHolder(t *testing.T) {
+func TestReadHolderSinceFromTheFileTime(t *testing.T) {
 	home := t.TempDir()
 	dir := filepath.Join(home, "logs", "gateways", "coder")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// A leftover s6-log lock the account can open stays as it is.
-	lock := filepath.Join(dir, "lock")
-	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+	// What the leased pass of log/run writes (templates/log-run.tmpl).
+	rec := filepath.Join(dir, HolderFile)
+	if err := os.WriteFile(rec, []byte(`{"host":"hermes-gateway-1","container":"","pid":42}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.Stat(lock)
-	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
-	if err := Hold(dir, now); err != nil {
+	at := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(rec, at, at); err != nil {
 		t.Fatal(err)
-	}
-	if after, err := os.Stat(lock); err != nil || !os.SameFile(before, after) {
-		t.Fatalf("a usable lock must never be replaced: %v", err)
 	}
 	h, ok, err := ReadHolder(home, dir)
-	host, _ := os.Hostname()
-	if err != nil || !ok || h.PID != os.Getpid() || h.Host != host || !h.Since.Equal(now) {
+	if err != nil || !ok || h.PID != 42 || h.Host != "hermes-gateway-1" || !h.Since.Equal(at) {
 		t.Fatalf("holder: %+v %v %v", h, ok, err)
 	}
-	if s := h.String(); !strings.Contains(s, host) || !strings.Contains(s, "since 2026-12-02T08:00:00Z") {
+	if s := h.String(); s != "hermes-gateway-1, pid 42, since 2026-12-02T08:00:00Z" {
 		t.Fatalf("holder words: %s", s)
 	}
 }
 
-// A lock that is no regular file the account can open (here a symlink,
-// which s6-log would follow) is replaced; s6-log then makes a fresh one.
-func TestHoldReplacesAnUnusableLock(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(t.TempDir(), "elsewhere")
-	if err := os.WriteFile(target, []byte("keep"), 0o644); err != nil {
+func TestContainerIn(t *testing.T) {
+	id := strings.Repeat("0123456789abcdef", 4)
+	for _, c := range []struct{ name, mountinfo, want string }{
+		{"docker", "1 0 8:1 /var/lib/docker/containers/" + id + "/hostname /etc/hostname rw - ext4 /dev/sda1 rw\n", id},
+		{"after a non-id", "1 0 0:1 /x/containers/abc/y /a rw\n2 0 8:1 /var/lib/docker/containers/" + id + "/hosts /etc/hosts rw\n", id},
+		{"upper case is not an id", "1 0 8:1 /containers/" + strings.ToUpper(id) + "/hostname /etc/hostname\n", ""},
+		{"none", "21 26 0:20 / /proc rw,relatime - proc proc rw\n", ""},
+	} {
+		if got := containerIn(c.mountinfo); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestWriteContainerID(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "runtime")
+	if err := WriteContainerID(dir, "abc"); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(target, filepath.Join(dir, "lock")); err != nil {
+	if b, err := os.ReadFile(filepath.Join(dir, ContainerFile)); err != nil || string(b) != "abc\n" {
+		t.Fatalf("record: %q %v", b, err)
+	}
+	if err := WriteContainerID(dir, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := Hold(dir, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "lock")); !os.IsNotExist(err) {
-		t.Fatalf("the symlinked lock should be gone: %v", err)
-	}
-	if b, _ := os.ReadFile(target); string(b) != "keep" {
-		t.Fatal("the link's target was touched")
+	if _, err := os.Stat(filepath.Join(dir, ContainerFile)); !os.IsNotExist(err) {
+		t.Fatalf("no id: the record should be gone: %v", err)
 	}
 }
 

@@ -108,34 +108,41 @@ func classify(path string, err error) error {
 // (ErrTooBig) is refused without reading it. A missing file is
 // os.ErrNotExist.
 func (d *Dir) ReadFile(name string, max int64) ([]byte, error) {
+	b, _, err := d.ReadFileInfo(name, max)
+	return b, err
+}
+
+// ReadFileInfo is ReadFile that also returns what the opened file's fstat
+// said (its modification time, say), refusing what ReadFile refuses.
+func (d *Dir) ReadFileInfo(name string, max int64) ([]byte, os.FileInfo, error) {
 	path := filepath.Join(d.path, name)
 	fd, err := syscall.Openat(int(d.f.Fd()), name, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s: %w: not read", path, ErrLink)
+			return nil, nil, fmt.Errorf("%s: %w: not read", path, ErrLink)
 		}
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%s): not read", path, ErrNotRegular, kind(fi.Mode()))
+		return nil, nil, fmt.Errorf("%s: %w (%s): not read", path, ErrNotRegular, kind(fi.Mode()))
 	}
 	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: %w: %d bytes, the cap is %d: not read", path, ErrTooBig, fi.Size(), max)
+		return nil, nil, fmt.Errorf("%s: %w: %d bytes, the cap is %d: not read", path, ErrTooBig, fi.Size(), max)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: %w: grew past %d bytes while read", path, ErrTooBig, max)
+		return nil, nil, fmt.Errorf("%s: %w: grew past %d bytes while read", path, ErrTooBig, max)
 	}
-	return b, nil
+	return b, fi, nil
 }
 
 func kind(m os.FileMode) string {

@@ -27,7 +27,7 @@ var slotFiles = map[string]func(string) bool{
 		return strings.HasSuffix(s, "gateway run --replace\n") || strings.HasSuffix(s, " --no-open\n") // gateway or dashboard
 	},
 	"finish":  func(s string) bool { return strings.HasSuffix(s, "exit 0\n") },
-	"log/run": func(s string) bool { return strings.HasSuffix(s, ` T "$log_dir"`+"\n") },
+	"log/run": func(s string) bool { return strings.HasSuffix(s, ` "$log_dir/lease" sh ./run leased`+"\n") },
 }
 
 // checkScandir asserts no visible slot is missing a file or holds a

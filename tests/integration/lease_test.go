@@ -191,3 +191,56 @@ func TestLeaseForegroundGateway(t *testing.T) {
 		t.Fatalf("want exactly the foreground gateway (pid %d), got %v", fg.cmd.Process.Pid, g)
 	}
 }
+
+// The logger's leased pass (templates/log-run.tmpl) replaces an s6-log lock
+// it cannot use — here a symlink, which s6-log would follow — without
+// touching what it points to, records itself as the holder (its pid is
+// s6-log's: the pass becomes s6-log) with the record's time as since, and
+// leaves a usable lock where it is.
+func TestLoggerReplacesAnUnusableLock(t *testing.T) {
+	tr := s6tree.Start(t)
+	logDir := filepath.Join(tr.Home, "logs", "gateways", "default")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "elsewhere")
+	writeFile(t, target, "keep")
+	if err := os.Symlink(target, filepath.Join(logDir, "lock")); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	tr.MustRun(t, "register", "--profile", "default", "--start")
+	eventually(t, tr, "default", "the gateway up and ready", func(s status) bool { return s.Up && s.Ready })
+	if fi, err := os.Lstat(filepath.Join(logDir, "lock")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("s6-log's lock should be a fresh regular file: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Fatalf("the symlinked lock's target was touched: %q", b)
+	}
+	var rec map[string]any
+	b, err := os.ReadFile(filepath.Join(logDir, "holder"))
+	if err != nil || json.Unmarshal(b, &rec) != nil {
+		t.Fatalf("holder record: %s %v", b, err)
+	}
+	host, _ := os.Hostname()
+	if pids := loggers(logDir); len(pids) != 1 || rec["pid"] != float64(pids[0]) || rec["host"] != host {
+		t.Fatalf("holder record %s: want s6-log's pid %v on host %s", b, pids, host)
+	}
+	// The record says since when through its file time.
+	if fi, err := os.Stat(filepath.Join(logDir, "holder")); err != nil || fi.ModTime().Before(before) {
+		t.Fatalf("holder record's time: want after %v: %v %v", before, fi, err)
+	}
+
+	// The logger killed: its next leased pass keeps the usable lock.
+	lockIno, old := inode(t, filepath.Join(logDir, "lock")), loggers(logDir)
+	if err := syscall.Kill(old[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tr.Eventually(t, wait, "a new s6-log on the directory", func() bool {
+		pids := loggers(logDir)
+		return len(pids) == 1 && pids[0] != old[0]
+	})
+	if got := inode(t, filepath.Join(logDir, "lock")); got != lockIno {
+		t.Fatalf("a usable lock must stay: inode %d, was %d", got, lockIno)
+	}
+}
