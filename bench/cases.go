@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -61,8 +62,11 @@ func (l *lab) tool(name string, args ...string) proc {
 	return proc{argv: append([]string{filepath.Join(l.b.cfg.s6bin, name)}, args...), env: l.env}
 }
 
+// script is a baseline script. It renders hermes-s6's own path into the
+// dashboard's readiness check, as hermes-s6 does (its executable's path).
 func (l *lab) script(name string, args ...string) proc {
-	return proc{argv: append([]string{filepath.Join(l.b.cfg.baseline, name)}, args...), env: l.env}
+	env := append(slices.Clone(l.env), "BASELINE_HERMES_S6="+l.b.cfg.hermesS6)
+	return proc{argv: append([]string{filepath.Join(l.b.cfg.baseline, name)}, args...), env: env}
 }
 
 func (l *lab) slot(p string) string { return filepath.Join(l.t.scandir, "gateway-"+p) }

@@ -4,7 +4,9 @@
 # careful pre-hermes-s6 shell implementation does with the s6 tools alone.
 # Sourced by register.sh and reconcile.sh; reads the same environment as
 # hermes-s6 (HERMES_S6_SCANDIR, HERMES_HOME, HERMES_S6_BIN,
-# HERMES_S6_GATEWAY_BIN, HERMES_S6_SHEBANG; no service account).
+# HERMES_S6_GATEWAY_BIN, HERMES_S6_SHEBANG, HERMES_DASHBOARD_HOST/PORT; no
+# service account), and BASELINE_HERMES_S6, the hermes-s6 path the
+# dashboard's readiness check runs (the harness sets it).
 #
 # It renders byte-for-byte the files hermes-s6 renders for a slot without a
 # service account (the harness checks that), with printf builtins only: the
@@ -20,6 +22,10 @@ home=${HERMES_HOME:?HERMES_HOME is not set}
 s6bin=${HERMES_S6_BIN:-/usr/bin}
 hermes=${HERMES_S6_GATEWAY_BIN:-hermes}
 shebang=${HERMES_S6_SHEBANG:-'#!/bin/sh'}
+# The dashboard's readiness check runs hermes-s6's probe: the path hermes-s6
+# renders into data/check, and the address it probes.
+self=${BASELINE_HERMES_S6:-hermes-s6}
+notify=${HERMES_DASHBOARD_HOST:-127.0.0.1}:${HERMES_DASHBOARD_PORT:-9119}
 
 die() {
   code=$1
@@ -56,7 +62,8 @@ quote() {
 }
 
 # write_slot DIR NAME KIND REGENERATE LOGSUBDIR DOWN COMMAND...: the files
-# of a slot (run, finish, log/run, type, down when DOWN is 1) in DIR.
+# of a slot (run, finish, log/run, type, notification-fd, log/notification-fd,
+# data/check for the dashboard, down when DOWN is 1) in DIR.
 write_slot() {
   d=$1 name=$2 kind=$3 regen=$4 logsub=$5 down=$6
   shift 6
@@ -69,10 +76,14 @@ write_slot() {
   qhome=$Q
   quote "$logsub"
   qlogsub=$Q
-  if [ -n "$s6bin" ]; then quote "$s6bin/s6-log"; else Q=s6-log; fi
+  tool s6-log
   s6log=$Q
-  if [ -n "$s6bin" ]; then quote "$s6bin/s6-svstat"; else Q=s6-svstat; fi
+  tool s6-svstat
   svstat=$Q
+  tool s6-svwait
+  svwait=$Q
+  tool s6-setlock
+  setlock=$Q
   mkdir -p "$d/log"
   printf '%s\n' "$shebang" \
     "# hermes-s6 $kind slot $name: generated file, do not edit." \
@@ -101,17 +112,74 @@ write_slot() {
     'fi' \
     'echo "$now $died $deaths 0" >run-state || :' \
     '' \
+    "# The lease (docs/scale-out.md): the $kind starts only once this slot's" \
+    "# logger holds the profile's lease on the volume (it is then ready). In a" \
+    '# second container on the same volume this waits, marked by ./lease-wait,' \
+    "# until the holder's logger exits; s6-svc -d ends the wait at once." \
+    ': >lease-wait' \
+    "trap 'kill \"\$pause\" 2>/dev/null; rm -f lease-wait; exit 143' TERM" \
+    'while :; do' \
+    "  $svwait -U log 2>/dev/null &" \
+    '  pause=$!' \
+    '  if wait "$pause"; then break; fi' \
+    '  # The logger is not supervised yet (a new slot): look again shortly.' \
+    '  sleep 0.1 &' \
+    '  pause=$!' \
+    '  wait "$pause" || :' \
+    'done' \
+    'trap - TERM' \
+    'rm -f lease-wait' >"$d/run"
+  if [ "$kind" = gateway ]; then
+    printf '%s\n' \
+      '# Ready, as far as s6 can tell (notification-fd): past the backoff, holding' \
+      '# the lease, about to start. The gateway has no readiness protocol of its own.' \
+      '{ echo >&3; } 2>/dev/null || :' \
+      'exec 3>&-' >>"$d/run"
+  fi
+  printf '%s\n' \
+    '' \
     "HERMES_HOME=\${HERMES_HOME:-$qhome}" \
     'HOME=$HERMES_HOME' \
-    'export HERMES_HOME HOME' \
-    'cd "$HERMES_HOME"' \
+    'export HERMES_HOME HOME' >>"$d/run"
+  if [ "$kind" = gateway ]; then
+    printf '%s\n' \
+      '# Held by the gateway itself while it runs: two gateways of one profile never' \
+      "# overlap, even if a logger dies and another container's takes the lease." \
+      "gateway_lock=\"\$HERMES_HOME\"/$qlogsub/gateway.lock" \
+      'cd "$HERMES_HOME"' >>"$d/run"
+  fi
+  printf '%s\n' \
     '# Recursion guard: a `gateway run` started from here stays in the foreground.' \
     'export HERMES_S6_SUPERVISED_CHILD=1' \
     '' \
     '# stderr joins stdout so both reach the logger (log/run).' \
     'exec 2>&1' \
-    '' \
-    "exec$cmd" >"$d/run"
+    '' >>"$d/run"
+  if [ "$kind" = gateway ]; then
+    printf '%s\n' "exec $setlock \"\$gateway_lock\"$cmd" >>"$d/run"
+  else
+    tool s6-notifyoncheck
+    notifier=$Q
+    quote "$notify"
+    qnotify=$Q
+    printf '%s\n' \
+      "# Readiness: s6-notifyoncheck polls ./data/check (HTTP on $notify) and" \
+      '# tells s6 through ./notification-fd. It must run in the slot directory, so' \
+      '# the dashboard keeps it as its working directory.' \
+      '' \
+      "exec $notifier -d -s 100 -w 1000 -t 2000 -n 0$cmd" >>"$d/run"
+    mkdir -p "$d/data"
+    quote "$self"
+    printf '%s\n' "$shebang" \
+      "# hermes-s6 readiness check for slot $name: generated file, do not edit." \
+      '# s6-notifyoncheck runs it until it exits 0: the dashboard answers HTTP on' \
+      "# $notify. The probe runs as the service account: root reads nothing" \
+      '# the account serves. It runs every second until the dashboard answers, so' \
+      '# its complaints would flood the log: they are dropped (status and health' \
+      '# say when the dashboard is not ready).' \
+      "exec $Q probe --http $qnotify 2>/dev/null" >"$d/data/check"
+    chmod 0755 "$d/data/check"
+  fi
   printf '%s\n' "$shebang" \
     "# hermes-s6 $kind slot $name: generated file, do not edit." \
     "# \$1 is run's exit code (256 when killed by a signal), \$2 the signal number." \
@@ -159,17 +227,55 @@ write_slot() {
     "# hermes-s6 logger for slot $name: generated file, do not edit." \
     '# Every line goes raw to stdout (the container'"'"'s, so `docker logs` shows it)' \
     '# and, stamped with ISO 8601, to a rotated file under $HERMES_HOME.' \
+    '#' \
+    '# One logger per log directory across every container on the volume' \
+    '# (docs/scale-out.md): the logger takes the lease, $log_dir/lease, with' \
+    '# s6-setlock and keeps it while it runs; another container'"'"'s logger waits' \
+    "# there, silent, and its $kind waits on it. Holding it, this script runs" \
+    '# again ("leased") to record the holder beside the lock, then becomes' \
+    "# s6-log. s6-log's own lock is an flock: a leftover file blocks nothing and" \
+    '# is never deleted. s6-log -d 3 tells s6 it is ready once it has the log' \
+    '# directory (log/notification-fd).' \
     'set -e' \
     '' \
     "HERMES_HOME=\${HERMES_HOME:-$qhome}" \
     "log_dir=\"\$HERMES_HOME\"/$qlogsub" \
     '' \
-    'mkdir -p "$log_dir"' \
-    'rm -f "$log_dir/lock"' \
-    "exec $s6log 1 n10 s1000000 T \"\$log_dir\"" >"$d/log/run"
+    'case ${1-} in' \
+    'leased)' \
+    '  # A lock s6-log could not use (a symlink, or not a regular file this' \
+    "  # account may write: root's, left by an older image) goes; s6-log makes" \
+    '  # a fresh one.' \
+    '  lock=$log_dir/lock' \
+    '  if [ -L "$lock" ] || { [ -e "$lock" ] && { [ ! -f "$lock" ] || [ ! -w "$lock" ]; }; }; then' \
+    '    rm -f "$lock"' \
+    '  fi' \
+    '  # Who holds the lease, for status in every container: this process (it' \
+    '  # becomes s6-log), its host, and its container, which boot reconcile' \
+    "  # recorded. The record's file time says since when." \
+    "  host='' container=''" \
+    '  read -r host </proc/sys/kernel/hostname || :' \
+    "  case \$host in *[!A-Za-z0-9._-]*) host='' ;; esac" \
+    '  read -r container 2>/dev/null <"${HERMES_S6_RUNTIME_DIR:-/run/hermes-s6}"/container || :' \
+    "  case \$container in *[!0-9a-f]*) container='' ;; esac" \
+    "  printf '{\"host\":\"%s\",\"container\":\"%s\",\"pid\":%d}\\n' \"\$host\" \"\$container\" \"\$\$\" >\"\$log_dir/holder.new\"" \
+    '  mv -f "$log_dir/holder.new" "$log_dir/holder"' \
+    "  exec $s6log -d 3 1 n10 s1000000 T \"\$log_dir\"" \
+    '  ;;' \
+    'esac' \
+    '' \
+    '[ -d "$log_dir" ] || mkdir -p "$log_dir"' \
+    "exec $setlock \"\$log_dir/lease\" sh ./run leased" >"$d/log/run"
   printf 'longrun\n' >"$d/type"
+  printf '3\n' >"$d/notification-fd"
+  printf '3\n' >"$d/log/notification-fd"
   if [ "$down" = 1 ]; then : >"$d/down"; fi
   chmod 0755 "$d/run" "$d/finish" "$d/log/run"
+}
+
+# tool NAME: sets Q to the s6 tool NAME as hermes-s6 renders it.
+tool() {
+  if [ -n "$s6bin" ]; then quote "$s6bin/$1"; else Q=$1; fi
 }
 
 # gateway_slot DIR PROFILE DOWN: write_slot for a gateway profile.
