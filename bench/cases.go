@@ -98,10 +98,11 @@ func (l *lab) awaitStarts(n int) error {
 
 // status: 1a-1v, hermes-s6 status --profile P against what any Go status
 // that runs the real s6-svstat costs (1g, the target's reference) and
-// against a bare s6-svstat. For a slot down, five sides take turns in
+// against a bare s6-svstat. For a slot down, six sides take turns in
 // rotating order (hermes-s6 status, the 1g floor, bare s6-svstat, the
-// empty Go program and hermes-s6 version); for a slot running, the first
-// three. Every ratio pairs samples of the same round.
+// empty Go program, hermes-s6 version and the linked floor 1h); for a
+// slot running, the first three. Every ratio pairs samples of the same
+// round.
 func (b *bench) status(ctx context.Context) []row {
 	rows := []row{
 		{id: "1a", name: "status --profile P, slot down", goal: atMost, target: 1.25, paired: true, refName: "1g"},
@@ -110,9 +111,10 @@ func (b *bench) status(ctx context.Context) []row {
 		{id: "1d", name: "  … slot running, vs bare s6-svstat", goal: info, paired: true},
 		{id: "1f", name: "  floor: an empty static Go program", goal: info, paired: true},
 		{id: "1g", name: "  floor: a Go program that only runs s6-svstat", goal: info, paired: true},
+		{id: "1h", name: "  floor: 1g linked with hermes-s6's packages", goal: info, paired: true, refName: "1g"},
 		{id: "1v", name: "  hermes-s6 version: its start-up alone", goal: info, paired: true, refName: "1f"},
 	}
-	const r1a, r1b, r1c, r1d, r1f, r1g, r1v = 0, 1, 2, 3, 4, 5, 6
+	const r1a, r1b, r1c, r1d, r1f, r1g, r1h, r1v = 0, 1, 2, 3, 4, 5, 6, 7
 	b.progress("status: hermes-s6 status vs a Go program running s6-svstat vs s6-svstat -o …")
 	l, err := b.newLab("status")
 	if err != nil {
@@ -141,9 +143,10 @@ func (b *bench) status(ctx context.Context) []row {
 			side(svstat, up+" "),
 			side(proc{argv: []string{b.cfg.floor}, env: l.env}, ""),
 			side(l.hermes("version"), "hermes-s6 "),
+			side(proc{argv: append([]string{b.cfg.floorLinked}, svstat.argv...), env: l.env}, up+" "),
 		}
 	}
-	const h, g, sv, f, v = 0, 1, 2, 3, 4
+	const h, g, sv, f, v, gl = 0, 1, 2, 3, 4, 5
 	res, err := rotate(ctx, b.cfg.scale(150), 10, sides("false")...)
 	set := func(r, subject, ref int) {
 		rows[r].subject, rows[r].ref, rows[r].err = durations(res[subject], ""), durations(res[ref], ""), err
@@ -152,6 +155,7 @@ func (b *bench) status(ctx context.Context) []row {
 	set(r1c, h, sv)
 	set(r1f, f, sv)
 	set(r1g, g, sv)
+	set(r1h, gl, g)
 	set(r1v, v, f)
 	n := starts(l.home)
 	if err := l.hermes("start", "--profile", p).must(ctx); err != nil {
@@ -169,6 +173,7 @@ func (b *bench) status(ctx context.Context) []row {
 	rows[r1c].note = "reference: s6-svstat -o " + svstatFields + " SLOT alone, as are 1d, 1f and 1g's"
 	rows[r1f].note = "bench/floor, `func main() {}` built static like hermes-s6: what any Go command pays on this machine before doing anything"
 	rows[r1g].note = "bench/floor running s6-svstat and copying its line: the least a status that runs the real s6-svstat (README: Commands; docs/lifecycle.md) can cost, and rows 1a/1b's reference"
+	rows[r1h].note = "bench/floor built with -tags benchlinked, running s6-svstat as 1g does: every package hermes-s6 links (urfave/cli, text/template, encoding/json, os/exec, net, …) initialised before main, nothing else of hermes-s6: what that package set alone costs a status, against 1g"
 	rows[r1v].note = "`hermes-s6 version` against the empty Go program of 1f: what hermes-s6's start-up (runtime, package initialisation, the CLI) costs before any command runs"
 	return rows
 }

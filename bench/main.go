@@ -12,7 +12,8 @@
 //	       static binary), slot down and running, vs 1g, a Go program that
 //	       only runs the same `s6-svstat -o up,wantedup,…` (bench/floor).
 //	       Target: ≤ 1.25× its cost. 1c/1d: the same against a bare
-//	       s6-svstat; 1f/1g: the floors against it; 1v: `hermes-s6
+//	       s6-svstat; 1f/1g: the floors against it; 1h: 1g linked with
+//	       every package hermes-s6 links, against 1g; 1v: `hermes-s6
 //	       version` against the empty Go program (start-up alone).
 //	2      registering one slot, until s6-supervise listens on it, vs
 //	       bench/baseline/register.sh (POSIX sh + s6 tools doing the same
@@ -74,7 +75,7 @@ func main() {
 // config is what the command line and the environment ask for.
 type config struct {
 	hermesS6, standin, baseline, s6bin string
-	floor                              string
+	floor, floorLinked                 string
 	only                               map[string]bool
 	quick, strict                      bool
 	homeOnTmpfs                        bool
@@ -100,6 +101,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.baseline, "baseline", "bench/baseline", "directory of the POSIX sh baselines")
 	fs.StringVar(&c.s6bin, "s6-bin", "/usr/bin", "directory of the s6 tools")
 	fs.StringVar(&c.floor, "floor", "bin/hermes-s6-bench-floor", "an empty static Go program (bench/floor)")
+	fs.StringVar(&c.floorLinked, "floor-linked", "bin/hermes-s6-bench-floor-linked", "bench/floor built with -tags benchlinked: hermes-s6's packages linked in")
 	only := fs.String("only", os.Getenv("BENCH_ONLY"), "comma-separated subset: status,register,cycle,reconcile,health")
 	fs.BoolVar(&c.quick, "quick", truthy(os.Getenv("BENCH_QUICK")), "fewer iterations")
 	fs.BoolVar(&c.strict, "strict", truthy(os.Getenv("BENCH_STRICT")), "exit 1 when a target is missed")
@@ -143,7 +145,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			c.rounds = n
 		}
 	}
-	for _, p := range []*string{&c.hermesS6, &c.standin, &c.baseline, &c.floor} {
+	for _, p := range []*string{&c.hermesS6, &c.standin, &c.baseline, &c.floor, &c.floorLinked} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return nil, err

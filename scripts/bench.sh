@@ -20,8 +20,9 @@ done
 GO=${GO:-go}
 CGO_ENABLED=0 "$GO" build -trimpath -o bin/hermes-s6-bench ./bench
 CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o bin/hermes-s6-bench-floor ./bench/floor
+CGO_ENABLED=0 "$GO" build -trimpath -tags 'benchlinked urfave_cli_no_docs' -ldflags '-s -w' -o bin/hermes-s6-bench-floor-linked ./bench/floor
 
-set -- bin/hermes-s6-bench -hermes-s6 bin/hermes-s6 -standin bin/hermes-standin -baseline bench/baseline -floor bin/hermes-s6-bench-floor -s6-bin /usr/bin
+set -- bin/hermes-s6-bench -hermes-s6 bin/hermes-s6 -standin bin/hermes-standin -baseline bench/baseline -floor bin/hermes-s6-bench-floor -floor-linked bin/hermes-s6-bench-floor-linked -s6-bin /usr/bin
 if [ "$(id -u)" -eq 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; then
   exec unshare --pid --fork --mount-proc "$@"
 fi
