@@ -438,6 +438,8 @@ type SlotStatus struct {
 	// lease (another container holds it); Holder says who, when known.
 	Waiting bool
 	Holder  *lease.Holder
+	// Asked is true when s6 was asked about the slot (StatusSome).
+	Asked bool
 }
 
 // LogDir is the slot's log directory on the volume, where its lease is.
@@ -484,22 +486,22 @@ func (m *Manager) status(ctx context.Context, name, p string) (SlotStatus, error
 // dashboard) with what the slot and the volume keep: its run-state, its
 // readiness declaration, the desired state.
 func (m *Manager) slotStatus(name, p string, st s6.Status) (SlotStatus, error) {
-	ss := SlotStatus{Name: name, Profile: p, Desired: state.None, Status: st}
+	ss, err := m.slotFiles(name, p)
+	if err != nil {
+		return ss, err
+	}
+	m.withS6(&ss, st)
+	return ss, nil
+}
+
+// slotFiles is what slot name (profile p) keeps in its directory and on
+// the volume, without s6's answer.
+func (m *Manager) slotFiles(name, p string) (SlotStatus, error) {
+	ss := SlotStatus{Name: name, Profile: p, Desired: state.None, Status: s6.Status{PID: -1, ExitCode: -1}}
 	dir := filepath.Join(m.Layout.Scandir, name)
 	ss.Run, ss.Ran = slot.ReadRunState(dir)
 	if _, err := os.Lstat(filepath.Join(dir, "notification-fd")); err == nil {
 		ss.Notifies = true
-	}
-	if st.Up {
-		if _, err := os.Lstat(filepath.Join(dir, lease.WaitMarker)); err == nil {
-			ss.Waiting = true
-			if h, ok, err := lease.ReadHolder(m.Layout.Home, ss.LogDir(m.Layout)); err == nil && ok {
-				ss.Holder = &h
-			}
-		}
-	}
-	if st.Supervised && !st.Up && !ss.Ran && st.ExitCode == 0 && st.Signal == "" {
-		ss.ExitCode = -1 // s6-svstat's 0 for a slot that never ran
 	}
 	if p != "" {
 		f, err := state.Read(m.Layout.Home, m.Layout.StateRel(p))
@@ -511,9 +513,36 @@ func (m *Manager) slotStatus(name, p string, st s6.Status) (SlotStatus, error) {
 	return ss, nil
 }
 
+// withS6 puts s6's answer st into ss, with what it implies: a standby's
+// lease holder, and exit_code -1 for a slot that never ran.
+func (m *Manager) withS6(ss *SlotStatus, st s6.Status) {
+	ss.Status = st
+	dir := filepath.Join(m.Layout.Scandir, ss.Name)
+	if st.Up {
+		if _, err := os.Lstat(filepath.Join(dir, lease.WaitMarker)); err == nil {
+			ss.Waiting = true
+			if h, ok, err := lease.ReadHolder(m.Layout.Home, ss.LogDir(m.Layout)); err == nil && ok {
+				ss.Holder = &h
+			}
+		}
+	}
+	if st.Supervised && !st.Up && !ss.Ran && st.ExitCode == 0 && st.Signal == "" {
+		ss.ExitCode = -1 // s6-svstat's 0 for a slot that never ran
+	}
+}
+
 // StatusAll reports every gateway slot (sorted, default first) and the
 // dashboard when present.
 func (m *Manager) StatusAll(ctx context.Context) ([]SlotStatus, error) {
+	return m.StatusSome(ctx, nil)
+}
+
+// StatusSome reports every slot as StatusAll does, but asks s6 only about
+// the slots ask wants (nil: all of them), given each slot's files and
+// desired state: health judges only the slots that should be up, and an
+// s6-svstat is most of what a slot costs. A slot not asked about has
+// Status{PID: -1, ExitCode: -1} and Asked false.
+func (m *Manager) StatusSome(ctx context.Context, ask func(SlotStatus) bool) ([]SlotStatus, error) {
 	ps, err := m.List()
 	if err != nil {
 		return nil, err
@@ -526,22 +555,29 @@ func (m *Manager) StatusAll(ctx context.Context) ([]SlotStatus, error) {
 	if fi, err := os.Stat(filepath.Join(m.Layout.Scandir, render.DashboardSlot)); err == nil && fi.IsDir() {
 		slots = append(slots, slotRef{render.DashboardSlot, ""})
 	}
-	// One s6-svstat per slot, run the cheapest way for the tree's size
-	// (s6.Tools.Statuses); output order stays the sorted one.
-	dirs := make([]string, len(slots))
-	for i, s := range slots {
-		dirs[i] = filepath.Join(m.Layout.Scandir, s.name)
-	}
-	sts, errs := m.Tools.Statuses(ctx, dirs)
 	out := make([]SlotStatus, len(slots))
+	var asked []int
 	for i, s := range slots {
-		if errs[i] != nil {
-			return out[:i], errs[i]
-		}
-		var err error
-		if out[i], err = m.slotStatus(s.name, s.profile, sts[i]); err != nil {
+		if out[i], err = m.slotFiles(s.name, s.profile); err != nil {
 			return out[:i], err
 		}
+		if ask == nil || ask(out[i]) {
+			asked = append(asked, i)
+		}
+	}
+	// One s6-svstat per slot asked about, run the cheapest way for their
+	// number (s6.Tools.Statuses); output order stays the sorted one.
+	dirs := make([]string, len(asked))
+	for k, i := range asked {
+		dirs[k] = filepath.Join(m.Layout.Scandir, slots[i].name)
+	}
+	sts, errs := m.Tools.Statuses(ctx, dirs)
+	for k, i := range asked {
+		if errs[k] != nil {
+			return out[:i], errs[k]
+		}
+		m.withS6(&out[i], sts[k])
+		out[i].Asked = true
 	}
 	return out, nil
 }

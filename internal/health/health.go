@@ -161,21 +161,27 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 				Fix: "docker logs shows why; restart the container"})
 		}
 	}
-	rows, err := m.StatusAll(ctx)
+	dashboard := cmdline.Truthy(o.Getenv("HERMES_DASHBOARD"))
+	judged := func(row control.SlotStatus) bool { return row.Profile == "" || (row.Profile != skip && gateways) }
+	wanted := func(row control.SlotStatus) bool {
+		if row.Profile == "" {
+			return dashboard
+		}
+		return row.Desired == state.Running
+	}
+	// Only the slots that should be up are judged, so only they cost an
+	// s6-svstat: a stopped slot is healthy whatever s6 says of it.
+	rows, err := m.StatusSome(ctx, func(row control.SlotStatus) bool { return judged(row) && wanted(row) })
 	if err != nil {
 		return r, err
 	}
 	now := m.Now()
-	dashboard := cmdline.Truthy(o.Getenv("HERMES_DASHBOARD"))
 	for _, row := range rows {
-		if row.Profile != "" && (row.Profile == skip || !gateways) {
+		if !judged(row) {
 			continue
 		}
 		r.Slots++
-		wanted := row.Desired == state.Running
-		if row.Profile == "" {
-			wanted = dashboard
-		} else if row.Desired == state.Corrupt {
+		if row.Profile != "" && row.Desired == state.Corrupt {
 			r.add(Problem{Slot: row.Name, Profile: row.Profile, Problem: "its desired state cannot be read: " + errText(row.Problem),
 				Fix: fmt.Sprintf("say what you want: hermes-s6 start --profile %s (or stop)", row.Profile)})
 			continue
@@ -187,7 +193,7 @@ func Check(ctx context.Context, o Options) (*Report, error) {
 			}
 			r.Standby = append(r.Standby, Standby{Slot: row.Name, Holder: h})
 		}
-		if wanted {
+		if row.Asked {
 			if p, bad := judge(row, o.Grace, now); bad {
 				r.add(p)
 			}
