@@ -556,22 +556,43 @@ func (m *Manager) StatusSome(ctx context.Context, ask func(SlotStatus) bool) ([]
 		slots = append(slots, slotRef{render.DashboardSlot, ""})
 	}
 	out := make([]SlotStatus, len(slots))
+	// One s6-svstat per slot asked about, run the cheapest way for their
+	// number (s6.Tools.Statuses); output order stays the sorted one. Asked
+	// about every slot, s6 answers while the files are read.
 	var asked []int
+	var sts []s6.Status
+	var errs []error
+	var s6done chan struct{}
+	statuses := func() {
+		dirs := make([]string, len(asked))
+		for k, i := range asked {
+			dirs[k] = filepath.Join(m.Layout.Scandir, slots[i].name)
+		}
+		sts, errs = m.Tools.Statuses(ctx, dirs)
+	}
+	if ask == nil {
+		for i := range slots {
+			asked = append(asked, i)
+		}
+		s6done = make(chan struct{})
+		go func() { defer close(s6done); statuses() }()
+	}
 	for i, s := range slots {
 		if out[i], err = m.slotFiles(s.name, s.profile); err != nil {
+			if s6done != nil {
+				<-s6done
+			}
 			return out[:i], err
 		}
-		if ask == nil || ask(out[i]) {
+		if ask != nil && ask(out[i]) {
 			asked = append(asked, i)
 		}
 	}
-	// One s6-svstat per slot asked about, run the cheapest way for their
-	// number (s6.Tools.Statuses); output order stays the sorted one.
-	dirs := make([]string, len(asked))
-	for k, i := range asked {
-		dirs[k] = filepath.Join(m.Layout.Scandir, slots[i].name)
+	if s6done != nil {
+		<-s6done
+	} else {
+		statuses()
 	}
-	sts, errs := m.Tools.Statuses(ctx, dirs)
 	for k, i := range asked {
 		if errs[k] != nil {
 			return out[:i], errs[k]
