@@ -93,7 +93,7 @@ func (b *bench) fleet(ctx context.Context) []row {
 	for i := range rows {
 		rows[i].subject, rows[i].ref, rows[i].err = durations(res[i], ""), durations(res[sh], ""), err
 	}
-	rows[0].note = fmt.Sprintf("reference: bench/baseline/status.sh, a POSIX sh loop of one s6-svstat -o %s per slot (%d slots: default, %d profiles, dashboard; %d up), on the same tree; health judges every slot (exit 0, checked)",
+	rows[0].note = fmt.Sprintf("reference: bench/baseline/status.sh, a POSIX sh loop of one s6-svstat -o %s per slot (%d slots: default, %d profiles, dashboard; %d up), on the same tree; health reads every slot's files and asks s6 about those that should be up, half of them (exit 0, checked)",
 		svstatFields, len(slots), fleetProfiles, fleetProfiles/2)
 	rows[1].note = "the table of every slot: s6-svstat, run-state and desired state of each (checked: one line per slot)"
 	rows[2].note = fmt.Sprintf("bench/floor running one s6-svstat per slot, %d at a time (one per CPU), and copying their lines: what starting every s6-svstat from Go costs here, with no other work (hermes-s6 starts them from sh loops instead, one per CPU: s6.Tools.Statuses)", runtime.NumCPU())
