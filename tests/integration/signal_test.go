@@ -39,6 +39,10 @@ func TestSignalStopsAWaitingCommand(t *testing.T) {
 	tr.MustRun(t, "register", "--start")
 	slot := filepath.Join(tr.Scandir, "gateway-default")
 	t.Cleanup(func() { exec.Command(filepath.Join(s6tree.Bin, "s6-svc"), "-k", slot).Run() })
+	// Ready (start's wait) is the run script about to exec the gateway; the
+	// stand-in holds on SIGTERM only once it prints its banner. A SIGTERM
+	// before that kills it, and the test would see no gateway holding.
+	tr.Eventually(t, wait, "the gateway's banner", func() bool { return strings.Contains(tr.Output(), banner) })
 
 	unreg := startBg(t, tr, nil, "unregister", "--timeout", "60s")
 	unreg.await(t, tr, "unregister to wait in s6-svwait", func() bool { return len(toolsWaitingOn(slot)) > 0 })
