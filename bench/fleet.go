@@ -6,19 +6,21 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// fleetProfiles is how many profiles the tree of rows 5a-5f carries.
+// fleetProfiles is how many profiles the tree of rows 5a-5g carries.
 const fleetProfiles = 400
 
-// fleet: 5a, 5b and 5f. `hermes-s6 health` and `hermes-s6 status` (every
+// fleet: 5a, 5b, 5f and 5g. `hermes-s6 health` and `hermes-s6 status` (every
 // slot) on a tree of 400 profiles registered by `hermes-s6 reconcile` as
 // a boot registers them (half desired running and up, half stopped and
 // down, the desired states on the volume), against
 // bench/baseline/status.sh, a POSIX sh loop of one s6-svstat -o … per
-// slot on the same tree. The four sides take turns (rotating order) so
+// slot on the same tree; 5g is that loop split into one loop per CPU, run
+// side by side. The five sides take turns (rotating order) so
 // the machine's drift hits them alike; every ratio is against the loop of
 // the same round.
 func (b *bench) fleet(ctx context.Context) []row {
@@ -26,6 +28,7 @@ func (b *bench) fleet(ctx context.Context) []row {
 		{id: "5a", name: fmt.Sprintf("health, %d profiles (half up, half stopped)", fleetProfiles), goal: atMost, target: 1, paired: true, refName: "sh"},
 		{id: "5b", name: fmt.Sprintf("status, every slot (%d profiles)", fleetProfiles), goal: atMost, target: 1, paired: true, refName: "sh"},
 		{id: "5f", name: "  floor: a Go program running every slot's s6-svstat, 1 per CPU", goal: info, paired: true, refName: "sh"},
+		{id: "5g", name: "  floor: the sh loop dealt out to 1 sh loop per CPU", goal: info, paired: true, refName: "sh"},
 	}
 	b.progress("health: hermes-s6 health and status over %d profiles vs bench/baseline/status.sh", fleetProfiles)
 	l, err := b.newLab("fleet")
@@ -41,6 +44,7 @@ func (b *bench) fleet(ctx context.Context) []row {
 	health := l.hermes("health")
 	status := l.hermes("status")
 	loop := l.script("status.sh")
+	split := l.script("status-split.sh", strconv.Itoa(runtime.NumCPU()))
 	floor := proc{argv: []string{b.cfg.floor, fmt.Sprintf("-j%d", runtime.NumCPU())}, env: l.env}
 	for _, s := range slots {
 		floor.argv = append(floor.argv, "--")
@@ -87,15 +91,23 @@ func (b *bench) fleet(ctx context.Context) []row {
 			}
 			return nil
 		}),
+		side(split, func(out string) error {
+			if n := lines(out); n != len(slots) {
+				return fmt.Errorf("%d lines, want %d", n, len(slots))
+			}
+			return nil
+		}),
 	}
 	res, err := rotate(ctx, b.cfg.scale(12), 1, sides...)
-	const sh = 3
-	for i := range rows {
-		rows[i].subject, rows[i].ref, rows[i].err = durations(res[i], ""), durations(res[sh], ""), err
+	// The sides above, and the side each row measures (rows 5a, 5b, 5f, 5g).
+	const hs, st, fl, sh, sp = 0, 1, 2, 3, 4
+	for i, subject := range []int{hs, st, fl, sp} {
+		rows[i].subject, rows[i].ref, rows[i].err = durations(res[subject], ""), durations(res[sh], ""), err
 	}
 	rows[0].note = fmt.Sprintf("reference: bench/baseline/status.sh, a POSIX sh loop of one s6-svstat -o %s per slot (%d slots: default, %d profiles, dashboard; %d up), on the same tree; health reads every slot's files and asks s6 about those that should be up, half of them (exit 0, checked)",
 		svstatFields, len(slots), fleetProfiles, fleetProfiles/2)
 	rows[1].note = "the table of every slot: s6-svstat, run-state and desired state of each (checked: one line per slot)"
+	rows[3].note = fmt.Sprintf("bench/baseline/status-split.sh %d: the same loop, its slots dealt out to %d sh loops run side by side, as hermes-s6 runs a tree's s6-svstats (s6.Tools.Statuses) but with nothing else: below 1x, side-by-side loops pay on this machine; at 1x or above, they do not, and no status that runs one s6-svstat per slot can beat the loop here", runtime.NumCPU(), runtime.NumCPU())
 	rows[2].note = fmt.Sprintf("bench/floor running one s6-svstat per slot, %d at a time (one per CPU), and copying their lines: what starting every s6-svstat from Go costs here, with no other work (hermes-s6 starts them from sh loops instead, one per CPU: s6.Tools.Statuses)", runtime.NumCPU())
 	return rows
 }

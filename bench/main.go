@@ -32,7 +32,8 @@
 //	       running and up, half stopped), vs bench/baseline/status.sh, a
 //	       POSIX sh loop of one `s6-svstat -o …` per slot on the same tree.
 //	       Target: ≤ 1× its wall time. 5f: bench/floor running every
-//	       slot's s6-svstat at once, against the same loop.
+//	       slot's s6-svstat at once, against the same loop; 5g: that loop
+//	       dealt out to one sh loop per CPU, side by side.
 //
 // A target that is missed prints FAIL; the exit status stays 0 unless
 // BENCH_STRICT=1. A benchmark that cannot run (a command fails) prints
