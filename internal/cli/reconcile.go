@@ -9,6 +9,7 @@ import (
 
 	"github.com/nousresearch/hermes-s6/internal/lease"
 	"github.com/nousresearch/hermes-s6/internal/reconcile"
+	"github.com/nousresearch/hermes-s6/internal/rundir"
 )
 
 // reconcileCommand is the boot hook (docs/reconcile.md) and, hidden below it, the
@@ -56,7 +57,11 @@ func (g *globalOpts) reconcileCmd(c *cli.Context, n needs) error {
 	if !dryRun && env.Identity.Root() {
 		// Every logger's leased pass reads it (templates/log-run.tmpl):
 		// written before reconcile starts them.
-		if werr := lease.WriteContainerID(runtimeDir(), lease.ContainerID()); werr != nil {
+		var id []byte // none outside a container: no record
+		if c := lease.ContainerID(); c != "" {
+			id = []byte(c + "\n")
+		}
+		if werr := rundir.Write(runtimeDir(), lease.ContainerFile, id); werr != nil {
 			env.Log.Warn("cannot record the container's id for the lease holders", "detail", werr.Error())
 		}
 	}
@@ -89,9 +94,4 @@ func recordBoot(runErr error, log *slog.Logger) {
 }
 
 // runtimeDir is root's directory of runtime records ($HERMES_S6_RUNTIME_DIR).
-func runtimeDir() string {
-	if d := os.Getenv("HERMES_S6_RUNTIME_DIR"); d != "" {
-		return d
-	}
-	return "/run/hermes-s6"
-}
+func runtimeDir() string { return rundir.Dir(os.Getenv) }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nousresearch/hermes-s6/internal/config"
@@ -562,37 +563,34 @@ func (m *Manager) StatusSome(ctx context.Context, ask func(SlotStatus) bool) ([]
 	var asked []int
 	var sts []s6.Status
 	var errs []error
-	var s6done chan struct{}
-	statuses := func() {
+	query := func() {
 		dirs := make([]string, len(asked))
 		for k, i := range asked {
 			dirs[k] = filepath.Join(m.Layout.Scandir, slots[i].name)
 		}
 		sts, errs = m.Tools.Statuses(ctx, dirs)
 	}
+	var s6done sync.WaitGroup
 	if ask == nil {
-		for i := range slots {
-			asked = append(asked, i)
+		asked = make([]int, len(slots))
+		for i := range asked {
+			asked[i] = i
 		}
-		s6done = make(chan struct{})
-		go func() { defer close(s6done); statuses() }()
+		s6done.Go(query)
 	}
 	for i, s := range slots {
 		if out[i], err = m.slotFiles(s.name, s.profile); err != nil {
-			if s6done != nil {
-				<-s6done
-			}
+			s6done.Wait()
 			return out[:i], err
 		}
 		if ask != nil && ask(out[i]) {
 			asked = append(asked, i)
 		}
 	}
-	if s6done != nil {
-		<-s6done
-	} else {
-		statuses()
+	if ask != nil {
+		query()
 	}
+	s6done.Wait()
 	for k, i := range asked {
 		if errs[k] != nil {
 			return out[:i], errs[k]

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nousresearch/hermes-s6/internal/proc"
 )
 
 func TestCapped(t *testing.T) {
@@ -29,17 +31,6 @@ func TestCapped(t *testing.T) {
 		if got != tc.want || cut != tc.cut {
 			t.Errorf("Capped(%s, %d) = %s, %t; want %s, %t", tc.timeout, tc.finishMS, got, cut, tc.want, tc.cut)
 		}
-	}
-}
-
-func TestStatFields(t *testing.T) {
-	line := []byte("4242 (a ) (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615")
-	state, start, ok := statFields(line)
-	if !ok || state != "S" || start != "987654" {
-		t.Fatalf("statFields: %q %q %t; want S 987654 true", state, start, ok)
-	}
-	if _, _, ok := statFields([]byte("4242 (x) S 1")); ok {
-		t.Fatal("a short stat line must not parse")
 	}
 }
 
@@ -75,7 +66,7 @@ func TestReadForegroundRefusesOddFiles(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "target")
 	own := strconv.Itoa(os.Getpid())
-	start, err := startTime(os.Getpid())
+	start, err := proc.StartTime(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +142,7 @@ func TestProcessSignalAndWait(t *testing.T) {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { cmd.Process.Kill() })
-	start, err := startTime(cmd.Process.Pid)
+	start, err := proc.StartTime(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/nousresearch/hermes-s6/internal/proc"
 	"github.com/nousresearch/hermes-s6/s6"
 )
 
@@ -34,7 +35,7 @@ const recordMax = 64
 // becomes the gateway (exec keeps the pid). The record holds the pid and
 // the process's start time, which tells a recycled pid apart.
 func Record(path string) error {
-	start, err := startTime(os.Getpid())
+	start, err := proc.StartTime(os.Getpid())
 	if err != nil {
 		return err
 	}
@@ -90,12 +91,8 @@ func readForeground(path string) (*process, error) {
 // alive reports whether the recorded process still runs (not a zombie, and
 // not another process that got its pid).
 func (p *process) alive() bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	state, start, ok := statFields(b)
-	return ok && start == p.start && state != "Z" && state != "X"
+	state, start, err := proc.Stat(p.pid)
+	return err == nil && start == p.start && state != "Z" && state != "X"
 }
 
 // signal sends sig to the process if it is still the recorded one.
@@ -110,35 +107,6 @@ func (p *process) signal(sig syscall.Signal) error {
 // reports whether it ended.
 func (p *process) waitGone(ctx context.Context, deadline time.Time) bool {
 	return s6.Until(ctx, deadline, "the foreground gateway to exit", func() (bool, error) { return !p.alive(), nil }) == nil
-}
-
-// startTime is field 22 of /proc/PID/stat: when the process started, in
-// clock ticks since boot.
-func startTime(pid int) (string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", err
-	}
-	_, start, ok := statFields(b)
-	if !ok {
-		return "", fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	return start, nil
-}
-
-// statFields picks the state (field 3) and start time (field 22) out of a
-// /proc/PID/stat line. The command name (field 2) may hold spaces and
-// parentheses, so fields are counted from its last ')'.
-func statFields(b []byte) (state, start string, ok bool) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", "", false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return "", "", false
-	}
-	return f[0], f[19], true
 }
 
 // ForegroundPath is where the foreground record is: $HERMES_S6_FOREGROUND_RECORD

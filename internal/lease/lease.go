@@ -15,9 +15,9 @@
 //
 // All of that is shell in templates/log-run.tmpl, run as the service
 // account on its own directory: no Go process per logger start. What is
-// here is what root does: record the container's id at boot
-// (WriteContainerID) and read the holder record (ReadHolder), never
-// following a symlink.
+// here is what root does: find the container's id for boot reconcile to
+// record (ContainerID, ContainerFile) and read the holder record
+// (ReadHolder), never following a symlink.
 package lease
 
 import (
@@ -30,8 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/nousresearch/hermes-s6/internal/safefs"
 )
@@ -70,8 +68,9 @@ func (h Holder) String() string {
 	return s
 }
 
-// ContainerFile is the file under root's runtime directory that holds the
-// container's id, written at boot, read by every logger's leased pass.
+// ContainerFile is the runtime record (internal/rundir) that holds the
+// container's id: boot reconcile writes it, every logger's leased pass
+// reads it.
 const ContainerFile = "container"
 
 // containerMark precedes a Docker container id in /proc/self/mountinfo (the
@@ -100,23 +99,6 @@ func containerIn(s string) string {
 			return id
 		}
 	}
-}
-
-// WriteContainerID records id in dir/ContainerFile for the loggers (or
-// removes the record when id is ""). Root calls it at boot, before the
-// loggers start.
-func WriteContainerID(dir, id string) error {
-	p := filepath.Join(dir, ContainerFile)
-	if id == "" {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return renameio.WriteFile(p, []byte(id+"\n"), 0o644)
 }
 
 // ReadHolder reads the holder record in logDir, a path below home, without

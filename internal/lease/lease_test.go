@@ -46,22 +46,6 @@ func TestContainerIn(t *testing.T) {
 	}
 }
 
-func TestWriteContainerID(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "runtime")
-	if err := WriteContainerID(dir, "abc"); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, ContainerFile)); err != nil || string(b) != "abc\n" {
-		t.Fatalf("record: %q %v", b, err)
-	}
-	if err := WriteContainerID(dir, ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, ContainerFile)); !os.IsNotExist(err) {
-		t.Fatalf("no id: the record should be gone: %v", err)
-	}
-}
-
 // Root reads the holder record without following a symlink: one planted
 // by the account is refused, not read through.
 func TestReadHolderNeverFollowsALink(t *testing.T) {

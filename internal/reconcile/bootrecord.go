@@ -1,17 +1,11 @@
 package reconcile
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 
-	"github.com/google/renameio/v2"
+	"github.com/nousresearch/hermes-s6/internal/proc"
+	"github.com/nousresearch/hermes-s6/internal/rundir"
 )
 
 // BootFile is the record the boot reconcile leaves under the runtime
@@ -20,7 +14,7 @@ import (
 // finished (no slots yet: nothing to find wrong) is not called healthy, and
 // one whose hook failed says so.
 //
-// A boot is named by PID 1's start time (field 22 of /proc/1/stat): a
+// A boot is named by PID 1's start time (proc.StartTime): a
 // container restart starts a new PID 1, so a record kept on a /run that
 // outlives the container (a volume) reads as another boot's.
 const BootFile = "boot"
@@ -48,25 +42,14 @@ func WriteBoot(dir string, runErr error) error {
 		// One line: the record's reader takes the rest of the file as it is.
 		rec += "failed " + strings.Join(strings.Fields(runErr.Error()), " ") + "\n"
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return renameio.WriteFile(filepath.Join(dir, BootFile), []byte(rec), 0o644)
+	return rundir.Write(dir, BootFile, []byte(rec))
 }
 
 // ReadBoot reads the record WriteBoot wrote. No record is a zero Boot (not
 // this boot's), without error.
 func ReadBoot(dir string) (Boot, error) {
-	f, err := os.OpenFile(filepath.Join(dir, BootFile), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Boot{}, nil
-	}
-	if err != nil {
-		return Boot{}, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxBootRecord))
-	if err != nil {
+	b, err := rundir.Read(dir, BootFile, maxBootRecord)
+	if err != nil || b == nil {
 		return Boot{}, err
 	}
 	id, err := bootID()
@@ -86,23 +69,11 @@ func ReadBoot(dir string) (Boot, error) {
 	return rec, nil
 }
 
-// bootID is PID 1's start time in clock ticks after the host booted, as
-// /proc/1/stat gives it.
+// bootID is PID 1's start time: it names this boot.
 func bootID() (string, error) {
-	b, err := os.ReadFile("/proc/1/stat")
+	id, err := proc.StartTime(1)
 	if err != nil {
 		return "", fmt.Errorf("name this boot: %w", err)
 	}
-	// The command name (field 2) is in parentheses and may hold spaces
-	// and parentheses: the fields that follow start after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", fmt.Errorf("name this boot: /proc/1/stat: no command field")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	const starttime = 22 - 3 // field 22; f[0] is field 3
-	if len(f) <= starttime {
-		return "", fmt.Errorf("name this boot: /proc/1/stat has %d fields", len(f)+2)
-	}
-	return f[starttime], nil
+	return id, nil
 }

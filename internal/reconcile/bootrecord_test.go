@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -52,19 +51,5 @@ func TestBootRecord(t *testing.T) {
 	}
 	if b, err := ReadBoot(dir); err == nil || b.This {
 		t.Fatalf("a symlinked record: got %+v, %v; want an error", b, err)
-	}
-}
-
-func TestBootIDIsPID1sStartTime(t *testing.T) {
-	id, err := bootID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Clock ticks after the host booted: a number, the same on every read.
-	if _, err := strconv.ParseUint(id, 10, 64); err != nil {
-		t.Fatalf("bootID %q: want a number: %v", id, err)
-	}
-	if again, _ := bootID(); again != id {
-		t.Fatalf("bootID %q, then %q: want the same", id, again)
 	}
 }

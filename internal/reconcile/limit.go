@@ -2,21 +2,16 @@ package reconcile
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/nousresearch/hermes-s6/internal/hint"
 	"github.com/nousresearch/hermes-s6/internal/profile"
+	"github.com/nousresearch/hermes-s6/internal/rundir"
 	"github.com/nousresearch/hermes-s6/internal/shim"
 	"github.com/nousresearch/hermes-s6/internal/slot"
 	"github.com/nousresearch/hermes-s6/internal/state"
@@ -209,28 +204,17 @@ const LeftOutFile = "left-out"
 // WriteLeftOut records names in dir/LeftOutFile (removing the record when
 // there are none).
 func WriteLeftOut(dir string, names []string) error {
-	p := filepath.Join(dir, LeftOutFile)
-	if len(names) == 0 {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
+	var b []byte
+	if len(names) > 0 {
+		b = []byte(strings.Join(names, "\n") + "\n")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return renameio.WriteFile(p, []byte(strings.Join(names, "\n")+"\n"), 0o644)
+	return rundir.Write(dir, LeftOutFile, b)
 }
 
 // ReadLeftOut reads the record WriteLeftOut wrote; none reads as nil. It
 // reads no more than 64 KiB and keeps only valid profile names.
 func ReadLeftOut(dir string) []string {
-	f, err := os.OpenFile(filepath.Join(dir, LeftOutFile), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, 64<<10))
+	b, _ := rundir.Read(dir, LeftOutFile, 64<<10)
 	var names []string
 	for _, n := range strings.Fields(string(b)) {
 		if profile.Validate(n) == nil {

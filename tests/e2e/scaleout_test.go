@@ -114,7 +114,8 @@ type sampler struct {
 	stdin   io.Closer // of its `docker exec -i`: closing it ends the sampler
 	mu      sync.Mutex
 	samples []sample
-	bad     []string // lines that did not parse
+	bad     []string      // lines that did not parse
+	more    chan struct{} // a sample arrived (buffered 1: a wake-up, not a count)
 	done    chan struct{}
 }
 
@@ -129,7 +130,7 @@ func startSampler(c *container, every time.Duration) *sampler {
 	c.t.Helper()
 	samplerSessions.Lock()
 	samplerSessions.n++
-	s := &sampler{c: c, session: fmt.Sprintf("%s#%d", c.name, samplerSessions.n), done: make(chan struct{})}
+	s := &sampler{c: c, session: fmt.Sprintf("%s#%d", c.name, samplerSessions.n), more: make(chan struct{}, 1), done: make(chan struct{})}
 	samplerSessions.Unlock()
 	secs := strconv.FormatFloat(every.Seconds(), 'f', 3, 64)
 	cmd, in, out, err := stream("exec", "-i", "-u", "hermes", c.name, "bash", "-c", samplerScript, "sampler", secs, "300")
@@ -150,6 +151,10 @@ func startSampler(c *container, every time.Duration) *sampler {
 				s.bad = append(s.bad, line)
 			}
 			s.mu.Unlock()
+			select {
+			case s.more <- struct{}{}:
+			default:
+			}
 		}
 		_ = cmd.Wait()
 	}()
@@ -205,11 +210,13 @@ func (s *sampler) snapshot() []sample {
 }
 
 // waitFor waits until a sample satisfies ok and returns the first that
-// does, or fails the test at the deadline (or when the sampler ended).
+// does, or fails the test at the deadline (or when the sampler ended). It
+// looks at the samples each time one arrives.
 func (s *sampler) waitFor(what string, timeout time.Duration, ok func(sample) bool) sample {
 	s.c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	seen := 0
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	seen, ended, late := 0, false, false
 	for {
 		all := s.snapshot()
 		for _, smp := range all[seen:] {
@@ -218,20 +225,22 @@ func (s *sampler) waitFor(what string, timeout time.Duration, ok func(sample) bo
 			}
 		}
 		seen = len(all)
-		ended := false
-		select {
-		case <-s.done:
-			ended = len(s.snapshot()) == seen
-		default:
-		}
-		if ended || time.Now().After(deadline) {
+		if ended || late {
 			last := "no sample"
 			if seen > 0 {
 				last = all[seen-1].String()
 			}
 			s.c.t.Fatalf("%s: %s: not within %s (sampler ended: %t); last sample: %s", s.c.name, what, timeout, ended, last)
 		}
-		time.Sleep(5 * time.Millisecond)
+		// One more look after the sampler ended or the deadline passed:
+		// what arrived with it counts.
+		select {
+		case <-s.more:
+		case <-s.done:
+			ended = true
+		case <-deadline.C:
+			late = true
+		}
 	}
 }
 

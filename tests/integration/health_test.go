@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nousresearch/hermes-s6/internal/proc"
 	"github.com/nousresearch/hermes-s6/tests/s6tree"
 )
 
@@ -250,12 +250,11 @@ func TestHealthOfOtherRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Process.Kill(); gw.Wait() })
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", gw.Process.Pid))
+	start, err := proc.StartTime(gw.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	writeFile(t, record, fmt.Sprintf("%d %s\n", gw.Process.Pid, f[19]))
+	writeFile(t, record, fmt.Sprintf("%d %s\n", gw.Process.Pid, start))
 	h := healthOf(t, tr, fgCmd)
 	if !h.Healthy || h.Role != "foreground" {
 		t.Fatalf("foreground gateway running, its slot down: want healthy (role foreground), got %+v", h)
